@@ -1,0 +1,142 @@
+"""Validated events as plain, immutable values.
+
+A decoded Avro record becomes one of these only after validation (``recon.domain.validation``).
+They never hold a raw NIK: the worker is known by ``worker_key``, a keyed hash of the NIK, and
+``nik_region``, the NIK's 4-digit Kemendagri region of issue (not personal on its own), which the
+region-mismatch rule needs. So logging or storing one of these cannot leak personal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+
+class EnrolmentType(StrEnum):
+    ENROLLED = "ENROLLED"
+    CONTRIBUTION_PAID = "CONTRIBUTION_PAID"
+    TERMINATED = "TERMINATED"
+
+
+class ClaimType(StrEnum):
+    FILED = "FILED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    PAID = "PAID"
+
+
+class Programme(StrEnum):
+    JKK = "JKK"  # work-accident insurance
+    JKM = "JKM"  # death benefit
+
+
+class FunderLevel(StrEnum):
+    PROVINCE = "PROVINCE"
+    REGENCY = "REGENCY"
+    CITY = "CITY"
+
+
+class BudgetSource(StrEnum):
+    APBD = "APBD"
+    APBD_P = "APBD_P"
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Where a stored row came from: the Kafka coordinates and the writer schema."""
+
+    topic: str
+    partition: int
+    offset: int
+    fingerprint: str  # CRC-64-AVRO of the writer schema, 16 hex digits
+    schema_version: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrolmentEvent:
+    event_id: str
+    event_type: EnrolmentType
+    occurred_at_ms: int
+    branch_code: str
+    agreement_id: str
+    worker_key: str
+    nik_region: str
+    programmes: tuple[Programme, ...]
+    declared_income: int
+    coverage_start: date
+    coverage_end: date | None
+    paid_months: tuple[str, ...]  # "YYYY-MM", ascending, no repeats
+    amount: int
+    termination_reason: str | None
+    source_system: str | None
+    lineage: Lineage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimEvent:
+    event_id: str
+    event_type: ClaimType
+    occurred_at_ms: int
+    branch_code: str
+    claim_id: str
+    worker_key: str
+    nik_region: str
+    agreement_id: str | None
+    programme: Programme
+    incident_date: date
+    amount_claimed: int
+    amount_paid: int | None
+    lineage: Lineage
+
+
+@dataclass(frozen=True, slots=True)
+class RampStep:
+    month: str  # "YYYY-MM"
+    target_workers: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Agreement:
+    agreement_id: str
+    version: int
+    funder_name: str
+    funder_level: FunderLevel
+    region_code: str
+    branch_code: str
+    budget_source: BudgetSource
+    programmes: tuple[Programme, ...]
+    quota_workers: int
+    budget_rupiah: int
+    monthly_premium_rupiah: int
+    period_start: date
+    period_end: date
+    ramp: tuple[RampStep, ...]
+    target_population: int | None
+    lineage: Lineage | None  # None when loaded from a file by `recon agreements load`
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchTotals:
+    event_id: str
+    occurred_at_ms: int
+    branch_code: str
+    agreement_id: str
+    as_of: date
+    active_workers: int
+    contributions_paid_rupiah: int
+    lineage: Lineage
+
+
+DomainEvent = EnrolmentEvent | ClaimEvent | Agreement | BranchTotals
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message was refused: a stable machine-readable code and a sentence for people.
+
+    The sentence names fields and rules, never a field's value (it may be personal data).
+    """
+
+    code: str
+    reason: str

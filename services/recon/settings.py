@@ -1,0 +1,170 @@
+"""The one settings object, built once at start.
+
+Sources, in rising priority: defaults, a TOML config file (``--config`` or ``RECON_CONFIG_FILE``),
+environment variables prefixed ``RECON_``, and command-line flags. Nothing here connects to anything.
+
+Usage::
+
+    settings = load_settings(config_file=None, overrides={"batch_max_records": 500})
+    settings.database_url
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from recon.domain.config import DomainConfig
+from recon.errors import ConfigError
+
+ENV_PREFIX = "RECON_"
+_REPO_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field ``x`` is ``RECON_X`` in the environment and ``x`` in the file."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    # --- Kafka ---
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    consumer_group: str = Field("rentan-recon-ingest", min_length=1)
+    topic_enrolments: str = Field("enrolments", min_length=1)
+    topic_claims: str = Field("claims", min_length=1)
+    topic_agreements: str = Field("agreements", min_length=1)
+    topic_branch_totals: str = Field("branch-totals", min_length=1)
+    topic_alerts: str = Field("coverage-alerts", min_length=1)
+    topic_dead_letters: str = Field("dead-letters", min_length=1)
+    topic_partitions: int = Field(6, ge=1, le=1000)
+
+    # --- Store ---
+    database_url: SecretStr = SecretStr("sqlite:///recon.db")
+
+    # --- Workers' identity ---
+    nik_hash_key: SecretStr | None = None
+    nik_hash_key_id: str = Field("k1", pattern=r"^[A-Za-z0-9_-]{1,16}$")
+
+    # --- Ingest loop ---
+    batch_max_records: int = Field(5000, ge=1, le=100_000)
+    poll_timeout_seconds: float = Field(1.0, gt=0, le=60)
+    dlq_guard_window: int = Field(1000, ge=10)
+    dlq_guard_min_messages: int = Field(100, ge=1)
+    dlq_guard_max_ratio: float = Field(0.5, gt=0, le=1)
+    retry_budget_seconds: float = Field(60.0, ge=0)
+    max_message_bytes: int = Field(1_000_000, ge=1024)
+
+    # --- Files ---
+    schemas_dir: Path = _REPO_SCHEMAS
+    broker_home: Path = Path(".recon/broker")
+
+    # --- Domain rules (Permenaker 5/2021 and its amendments): configuration, not code ---
+    jkk_rate_percent: float = Field(1.0, ge=0, le=100)
+    jkm_monthly_rupiah: int = Field(6_800, ge=0)
+    default_declared_income_rupiah: int = Field(1_000_000, ge=0)
+    contribution_due_day: int = Field(15, ge=1, le=28)
+    lapse_after_unpaid_months: int = Field(3, ge=1, le=24)
+    max_months_per_payment: int = Field(12, ge=1, le=120)
+    jkm_benefit_rupiah: int = Field(42_000_000, ge=0)
+    jkk_claim_expiry_years: int = Field(5, ge=1, le=50)
+    max_clock_skew_hours: int = Field(24, ge=0)
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for part in value.split(","):
+            host, sep, port = part.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError("must be host:port[,host:port…], e.g. 127.0.0.1:9092")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # toml_file is set only on the subclass load_settings makes for a config file.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def domain(self) -> DomainConfig:
+        """The plain-value rules the pure domain code takes."""
+        return DomainConfig(
+            jkk_rate_percent=self.jkk_rate_percent,
+            jkm_monthly_rupiah=self.jkm_monthly_rupiah,
+            default_declared_income_rupiah=self.default_declared_income_rupiah,
+            contribution_due_day=self.contribution_due_day,
+            lapse_after_unpaid_months=self.lapse_after_unpaid_months,
+            max_months_per_payment=self.max_months_per_payment,
+            jkm_benefit_rupiah=self.jkm_benefit_rupiah,
+            jkk_claim_expiry_years=self.jkk_claim_expiry_years,
+            max_clock_skew_hours=self.max_clock_skew_hours,
+        )
+
+    def data_topics(self) -> tuple[str, str, str, str]:
+        """The four topics ingest consumes."""
+        return (self.topic_enrolments, self.topic_claims, self.topic_agreements, self.topic_branch_totals)
+
+    def nik_key_bytes(self) -> bytes:
+        """The secret that hashes NIKs, or a ConfigError naming the fix."""
+        if self.nik_hash_key is None or len(self.nik_hash_key.get_secret_value()) < 16:
+            raise ConfigError(
+                f"{ENV_PREFIX}NIK_HASH_KEY is not set or shorter than 16 characters: set it to a long random "
+                "secret (e.g. `openssl rand -hex 32`) in the environment or the config file"
+            )
+        return self.nik_hash_key.get_secret_value().encode()
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the settings, turning any bad value into a one-line ConfigError that names the fix."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if config_file is None and os.environ.get(f"{ENV_PREFIX}CONFIG_FILE"):
+        config_file = Path(os.environ[f"{ENV_PREFIX}CONFIG_FILE"])
+    cls: type[Settings] = Settings
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(
+                f"config file {config_file} does not exist: pass an existing TOML file to --config"
+            )
+        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+        cls = type("Settings", (Settings,), {"model_config": config})  # same fields, one more source
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {config_file} is not valid TOML ({exc}): fix the file") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        reason = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            problems.append(
+                f"unknown setting {name!r}: remove it or check its spelling against docs/settings.md"
+            )
+        else:
+            problems.append(
+                f"{ENV_PREFIX}{name.upper()}: {reason} (fix it in the environment, the config file "
+                f"as {name}, or the matching --{name.replace('_', '-')} flag)"
+            )
+    return "; ".join(problems)
