@@ -1,0 +1,479 @@
+"""A local single-node Apache Kafka (KRaft, combined broker + controller) for development and tests.
+
+The jars come from Maven Central through ``deploy/kafka/pom.xml`` into a per-version cache folder;
+the broker runs detached from the caller (its own session), so it outlives ``recon broker start``.
+Everything the broker writes lives in its home folder: ``server.properties``, ``log4j2.properties``,
+``kafka.pid``, ``data/`` and ``logs/`` (``server.log`` from log4j, ``kafka.out`` for the JVM's own output).
+
+Usage::
+
+    broker = LocalBroker(home=Path(".recon/broker"), port=9092, controller_port=9093)
+    bootstrap = broker.start()   # "127.0.0.1:9092"; a running broker is left alone
+    broker.status()              # BrokerStatus(running=True, bootstrap="127.0.0.1:9092", pid=...)
+    broker.stop()
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from recon.errors import ReconError
+
+__all__ = [
+    "KAFKA_POM",
+    "BrokerError",
+    "BrokerStatus",
+    "LocalBroker",
+    "fetch_jars",
+    "kafka_version",
+    "render_properties",
+    "server_properties",
+]
+
+KAFKA_POM = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
+HOST = "127.0.0.1"  # the local broker never listens beyond loopback
+_INSTALL_HINT = "run scripts/bootstrap.sh (or apt-get install -y maven openjdk-17-jre-headless)"
+_MARKER = "complete"
+
+
+class BrokerError(ReconError):
+    """The local broker could not be fetched, started or stopped; the message names the fix or the log."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerStatus:
+    running: bool
+    bootstrap: str | None
+    pid: int | None
+    detail: str
+
+
+def server_properties(*, port: int, controller_port: int, data_dir: Path, node_id: int = 1) -> dict[str, str]:
+    """The broker's configuration, one place to add listeners (a SASL_SSL/SCRAM one, say) later."""
+    plain, controller = f"PLAINTEXT://{HOST}:{port}", f"CONTROLLER://{HOST}:{controller_port}"
+    single_node = {  # one replica of everything, or the internal topics never become available
+        key: "1"
+        for key in (
+            "default.replication.factor",
+            "min.insync.replicas",
+            "offsets.topic.replication.factor",
+            "transaction.state.log.replication.factor",
+            "transaction.state.log.min.isr",
+            "share.coordinator.state.topic.replication.factor",
+            "share.coordinator.state.topic.min.isr",
+            # a few partitions instead of 50 keep the first consumer group and transaction fast
+            "offsets.topic.num.partitions",
+            "transaction.state.log.num.partitions",
+            "num.partitions",
+        )
+    }
+    return {
+        "process.roles": "broker,controller",
+        "node.id": str(node_id),
+        "controller.quorum.bootstrap.servers": f"{HOST}:{controller_port}",
+        "listeners": f"{plain},{controller}",
+        "advertised.listeners": f"{plain},{controller}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "metadata.log.dir": str(data_dir),
+        "auto.create.topics.enable": "false",  # a typo in a topic name fails instead of inventing a topic
+        "group.initial.rebalance.delay.ms": "0",
+        **single_node,
+    }
+
+
+def render_properties(props: Mapping[str, str]) -> str:
+    escaped = (f"{key}={value.replace(chr(92), chr(92) * 2)}" for key, value in props.items())
+    return "# Written by recon broker start; edits are overwritten.\n" + "\n".join(escaped) + "\n"
+
+
+def _log4j_config(log_file: Path) -> str:
+    return "\n".join(
+        [
+            "appender.file.type = File",
+            "appender.file.name = FILE",
+            f"appender.file.fileName = {log_file}",
+            "appender.file.layout.type = PatternLayout",
+            "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+            "rootLogger.level = WARN",
+            "rootLogger.appenderRef.file.ref = FILE",
+            "logger.kafka.name = kafka",
+            "logger.kafka.level = WARN",
+            "logger.apache.name = org.apache.kafka",
+            "logger.apache.level = WARN",
+            # keeps "Kafka Server started" and shutdown lines in the log, which is what one looks for
+            "logger.server.name = kafka.server.KafkaRaftServer",
+            "logger.server.level = INFO",
+            "",
+        ]
+    )
+
+
+def kafka_version(pom: Path = KAFKA_POM) -> str:
+    """The Kafka version the pom pins (its ``kafka.version`` property)."""
+    try:
+        text = pom.read_text()
+    except OSError as exc:
+        raise BrokerError(
+            f"cannot read {pom} ({exc.strerror}): run recon from a checkout of the repository"
+        ) from None
+    found = re.search(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>", text)
+    if found is None:
+        raise BrokerError(f"{pom} has no <kafka.version> property: restore it from the repository")
+    return found.group(1)
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rentan-recon"
+
+
+def fetch_jars(*, pom: Path = KAFKA_POM, cache_root: Path | None = None) -> Path:
+    """The folder of Kafka's jars, fetched by Maven once per pom content; a partial copy is redone."""
+    base = (cache_root or _cache_root()) / f"kafka-{kafka_version(pom)}"
+    lib, marker = base / "lib", base / _MARKER
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    if _complete(marker, digest, lib):
+        return lib
+    mvn = _require("mvn")
+    base.mkdir(parents=True, exist_ok=True)
+    with _locked(base / ".lock"):
+        if _complete(marker, digest, lib):  # another process fetched while we waited
+            return lib
+        marker.unlink(missing_ok=True)
+        partial = base / "lib.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        goal = ["dependency:copy-dependencies", f"-DoutputDirectory={partial}"]
+        _run(
+            [mvn, "-q", "-B", "-f", str(pom), *goal],
+            "Maven could not fetch the Kafka jars (is Maven Central reachable?)",
+        )
+        shutil.rmtree(lib, ignore_errors=True)
+        partial.rename(lib)
+        marker.write_text(digest)
+    return lib
+
+
+def _complete(marker: Path, digest: str, lib: Path) -> bool:
+    return marker.is_file() and marker.read_text() == digest and lib.is_dir()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalBroker:
+    """A single-node KRaft broker living in ``home``, listening on 127.0.0.1 only."""
+
+    home: Path = Path(".recon/broker")
+    port: int = 9092
+    controller_port: int = 9093
+    heap: str = "512m"
+    pom: Path = KAFKA_POM
+    cache_root: Path | None = None
+    start_timeout: float = 90.0
+    stop_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "home", self.home.expanduser().resolve())
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def version(self) -> str:
+        """The Kafka version the pom pins."""
+        return kafka_version(self.pom)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "kafka.pid"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "server.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def _log4j_file(self) -> Path:
+        return self.home / "log4j2.properties"
+
+    def properties(self) -> dict[str, str]:
+        return server_properties(port=self.port, controller_port=self.controller_port, data_dir=self.data_dir)
+
+    def start(self) -> str:
+        """Start the broker unless it already runs; return its bootstrap address once it serves."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with _locked(self.home / ".lock"):
+            pid = self._live_pid()
+            if pid is not None:
+                bootstrap = self._running_bootstrap()
+                self._wait_serving(pid, bootstrap)  # returns at once when it already serves
+                return bootstrap
+            self.pid_file.unlink(missing_ok=True)
+            for port in (self.port, self.controller_port):
+                if _port_open(port):
+                    raise BrokerError(
+                        f"port {port} on {HOST} is already in use: stop that process or pass other ports"
+                    )
+            java, lib = _require("java"), fetch_jars(pom=self.pom, cache_root=self.cache_root)
+            self._write_config()
+            self._format_storage(java, lib)
+            pid = self._launch(java, lib)
+            self.pid_file.write_text(f"{pid}\n")
+            self._wait_serving(pid, self.bootstrap)
+        return self.bootstrap
+
+    def stop(self) -> bool:
+        """Stop the broker (SIGTERM, then SIGKILL after ``stop_timeout``); False when none was running."""
+        if not self.home.is_dir():
+            return False
+        with _locked(self.home / ".lock"):  # a start in progress finishes first
+            pid = self._live_pid()
+            self.pid_file.unlink(missing_ok=True)
+            if pid is None:
+                return False
+            with contextlib.suppress(ProcessLookupError):  # it may have exited on its own meanwhile
+                os.kill(pid, signal.SIGTERM)
+                if not _wait_exit(pid, self.stop_timeout):
+                    os.kill(pid, signal.SIGKILL)
+                    _wait_exit(pid, 10.0)
+            return True
+
+    def status(self) -> BrokerStatus:
+        pid = self._live_pid()
+        if pid is None:
+            return BrokerStatus(
+                running=False, bootstrap=None, pid=None, detail=f"not running (home {self.home})"
+            )
+        bootstrap = self._running_bootstrap()
+        if not _port_open(int(bootstrap.rpartition(":")[2])):
+            detail = f"process {pid} is alive but {bootstrap} does not answer yet: see {self.log_file}"
+            return BrokerStatus(running=False, bootstrap=None, pid=pid, detail=detail)
+        return BrokerStatus(running=True, bootstrap=bootstrap, pid=pid, detail=f"running (pid {pid})")
+
+    # --- internals ---
+
+    def _live_pid(self) -> int | None:
+        """The pid in the pid file when that process is alive and is this home's Kafka (not a reused pid)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) and _runs(pid, str(self.properties_file)) else None
+
+    def _running_bootstrap(self) -> str:
+        """The address the running broker was started with, which may differ from this object's port."""
+        with contextlib.suppress(OSError):
+            for line in self.properties_file.read_text().splitlines():
+                if line.startswith("listeners="):
+                    for listener in line.removeprefix("listeners=").split(","):
+                        if listener.startswith("PLAINTEXT://"):
+                            return listener.removeprefix("PLAINTEXT://")
+        return self.bootstrap
+
+    def _write_config(self) -> None:
+        self.log_dir.mkdir(exist_ok=True)
+        self.properties_file.write_text(render_properties(self.properties()))
+        self._log4j_file.write_text(_log4j_config(self.log_file))
+
+    def _format_storage(self, java: str, lib: Path) -> None:
+        if (self.data_dir / "meta.properties").is_file():
+            return
+        tool = [
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            _cluster_id(),
+            "-c",
+            str(self.properties_file),
+        ]
+        log4j = f"-Dlog4j2.configurationFile={self._log4j_file}"
+        _run(
+            [java, "-Xmx256m", log4j, "-cp", f"{lib}/*", *tool],
+            f"formatting Kafka storage in {self.data_dir} failed",
+        )
+
+    def _launch(self, java: str, lib: Path) -> int:
+        out = self.log_dir / "kafka.out"
+        command = [
+            java,
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self._log4j_file}",
+            f"-Dkafka.logs.dir={self.log_dir}",
+            "-cp",
+            f"{lib}/*",
+            "kafka.Kafka",
+            str(self.properties_file),
+        ]
+        # sh backgrounds the JVM and exits, so the broker is nobody's child here: it outlives the CLI, and
+        # a test process never holds it as a zombie. The new session keeps Ctrl-C of the caller away from it.
+        detach = 'out=$1; shift; "$@" </dev/null >>"$out" 2>&1 & echo $!'
+        output = _run(
+            ["/bin/sh", "-c", detach, "sh", str(out), *command], "launching Kafka failed", cwd=self.home
+        )
+        return int(output.strip())
+
+    def _wait_serving(self, pid: int, bootstrap: str) -> None:
+        port = int(bootstrap.rpartition(":")[2])
+        deadline = time.monotonic() + self.start_timeout
+        while not (_port_open(port) and _admin_answers(bootstrap)):
+            if not _alive(pid):
+                self.pid_file.unlink(missing_ok=True)
+                raise BrokerError(
+                    f"Kafka exited while starting: see {self.log_file} and logs/kafka.out. "
+                    + self._log_tail()
+                )
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"Kafka (pid {pid}) did not serve on {bootstrap} within {self.start_timeout:.0f}s: "
+                    f"see {self.log_file}. " + self._log_tail()
+                )
+            time.sleep(0.25)
+
+    def _log_tail(self) -> str:
+        texts = []
+        for path in (self.log_file, self.log_dir / "kafka.out"):
+            with contextlib.suppress(OSError):
+                texts.append(path.read_text(errors="replace"))
+        return _last_lines("\n".join(texts))
+
+
+def _admin_answers(bootstrap: str) -> bool:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="recon-broker-probe",
+            bootstrap_timeout_ms=3000,
+            request_timeout_ms=5000,
+        )
+    except (KafkaError, OSError):
+        return False
+    try:
+        admin.list_topics()
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+    return True
+
+
+def _cluster_id() -> str:
+    """A random Kafka cluster id: 16 random bytes in URL-safe base64, as `StorageTool random-uuid` makes."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):  # Kafka avoids these too: they read as a command-line flag
+            return cluster_id
+
+
+def _run(command: list[str], failure: str, cwd: Path | None = None) -> str:
+    """Run one of our own commands (tools from PATH, our paths); a failure carries its last output."""
+    # start_new_session: a launched broker must not share the caller's session (Ctrl-C, hang-ups).
+    done = subprocess.run(  # noqa: S603
+        command, capture_output=True, text=True, check=False, cwd=cwd, start_new_session=True
+    )
+    if done.returncode != 0:
+        raise BrokerError(f"{failure} (exit {done.returncode}): " + _last_lines(done.stdout + done.stderr))
+    return done.stdout
+
+
+def _require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise BrokerError(f"{tool} not found on PATH: {_INSTALL_HINT}")
+    return path
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie still answers kill(0); where nobody reaps it (a container's pid 1) it stays one
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def _runs(pid: int, needle: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return sys.platform != "linux"  # no /proc to check: trust the pid file
+    return "kafka.Kafka" in cmdline and needle in cmdline
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _last_lines(text: str, count: int = 8) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-count:]) if lines else "(no output)"
+
+
+# `python -m recon.broker fetch`: what scripts/bootstrap.sh runs; it needs no other part of the CLI.
+if __name__ == "__main__":
+    if sys.argv[1:] != ["fetch"]:
+        sys.exit("usage: python -m recon.broker fetch")
+    try:
+        print(fetch_jars())
+    except BrokerError as exc:
+        sys.exit(f"recon: {exc}")

@@ -1,0 +1,1 @@
+"""Kafka adapters: thin wrappers around kafka-python that the services and the CLI share."""

@@ -1,0 +1,87 @@
+"""The local broker's generated configuration, and its bookkeeping, without starting anything."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import free_ports
+from recon.broker import (
+    KAFKA_POM,
+    BrokerError,
+    LocalBroker,
+    fetch_jars,
+    kafka_version,
+    render_properties,
+    server_properties,
+)
+
+
+def parse(text: str) -> dict[str, str]:
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_listeners_are_on_loopback_only_with_the_given_ports(tmp_path: Path) -> None:
+    props = parse(
+        render_properties(LocalBroker(home=tmp_path, port=19192, controller_port=19193).properties())
+    )
+
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19192,CONTROLLER://127.0.0.1:19193"
+    assert props["advertised.listeners"] == props["listeners"]
+    assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:19193"
+    assert props["controller.listener.names"] == "CONTROLLER"
+    assert "0.0.0.0" not in render_properties(props)
+
+
+def test_it_is_one_combined_kraft_node_with_single_replicas(tmp_path: Path) -> None:
+    props = server_properties(port=9092, controller_port=9093, data_dir=tmp_path / "data")
+
+    assert props["process.roles"] == "broker,controller"
+    assert props["node.id"] == "1"
+    assert props["log.dirs"] == str(tmp_path / "data")
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    replication = {k: v for k, v in props.items() if "replication.factor" in k or k.endswith("isr")}
+    assert replication and set(replication.values()) == {"1"}
+    assert "controller.quorum.voters" not in props  # --standalone formatting forbids it
+
+
+def test_defaults_are_the_usual_ports_and_an_absolute_home() -> None:
+    broker = LocalBroker()
+
+    assert (broker.port, broker.controller_port, broker.bootstrap) == (9092, 9093, "127.0.0.1:9092")
+    assert broker.home.is_absolute() and broker.home.parts[-2:] == (".recon", "broker")
+
+
+def test_backslashes_in_values_are_escaped_for_java() -> None:
+    assert render_properties({"log.dirs": r"C:\kafka"}).splitlines()[-1] == r"log.dirs=C:\\kafka"
+
+
+def test_the_kafka_version_comes_from_the_pom(tmp_path: Path) -> None:
+    assert kafka_version(KAFKA_POM) == "4.1.1"
+    broken = tmp_path / "pom.xml"
+    broken.write_text("<project/>")
+    with pytest.raises(BrokerError, match=r"kafka\.version"):
+        kafka_version(broken)
+
+
+def test_a_stale_pid_file_means_not_running(tmp_path: Path) -> None:
+    broker = LocalBroker(home=tmp_path)
+    broker.pid_file.write_text(f"{os.getpid()}\n")  # alive, but not a Kafka of this home
+
+    assert broker.status().running is False
+    assert broker.stop() is False
+    assert not broker.pid_file.exists()
+
+
+def test_a_missing_tool_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mvn, no java
+
+    with pytest.raises(BrokerError, match=r"^java not found on PATH: run scripts/bootstrap\.sh"):
+        port, controller_port = free_ports(2)
+        LocalBroker(home=tmp_path / "home", port=port, controller_port=controller_port).start()
+    with pytest.raises(BrokerError, match=r"^mvn not found on PATH: .*apt-get install -y maven"):
+        fetch_jars(cache_root=tmp_path / "cache")
