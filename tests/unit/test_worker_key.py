@@ -1,0 +1,69 @@
+"""The worker key: HMAC-SHA256 of the NIK, 128 bits as 32 hex digits."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from factories import valid_nik
+from recon.domain.worker_key import check_key, worker_key
+
+KEY = b"0123456789abcdef0123456789abcdef"
+NIK = "7271015506900001"
+
+
+def test_known_key_gives_a_pinned_value() -> None:
+    # Pinned: changing the algorithm would split every worker's history in the ledger in two.
+    assert worker_key(NIK, KEY) == "9dd9d5fe6761a855a104138c17fa1f39"
+
+
+def test_it_is_the_first_128_bits_of_hmac_sha256() -> None:
+    expected = hmac.new(KEY, NIK.encode(), hashlib.sha256).hexdigest()[:32]
+    assert worker_key(NIK, KEY) == expected
+
+
+def test_same_inputs_same_key_across_calls() -> None:
+    assert worker_key(NIK, KEY) == worker_key(NIK, KEY) == worker_key(NIK, bytes(KEY))
+
+
+def test_different_keys_give_different_values() -> None:
+    assert worker_key(NIK, KEY) != worker_key(NIK, KEY[::-1])
+
+
+def test_different_niks_give_different_values() -> None:
+    assert worker_key(valid_nik(serial=1), KEY) != worker_key(valid_nik(serial=2), KEY)
+
+
+def test_the_value_does_not_contain_the_nik() -> None:
+    value = worker_key(NIK, KEY)
+    assert len(value) == 32
+    assert NIK not in value
+    assert set(value) <= set("0123456789abcdef")
+
+
+@pytest.mark.parametrize("key", [b"", b"short", b"x" * 15])
+def test_a_short_key_is_refused(key: bytes) -> None:
+    with pytest.raises(ValueError, match="at least 16 random bytes"):
+        worker_key(NIK, key)
+    with pytest.raises(ValueError, match="at least 16 random bytes"):
+        check_key(key)
+
+
+def test_a_refused_key_is_not_echoed() -> None:
+    with pytest.raises(ValueError) as raised:
+        check_key(b"secret-short")
+    assert "secret" not in str(raised.value)
+
+
+def test_sixteen_bytes_are_enough() -> None:
+    check_key(b"x" * 16)
+    assert len(worker_key(NIK, b"x" * 16)) == 32
+
+
+@given(st.binary(min_size=16, max_size=80), st.from_regex(r"[0-9]{16}", fullmatch=True))
+def test_matches_the_stdlib_for_any_key(key: bytes, nik: str) -> None:
+    assert worker_key(nik, key) == hmac.new(key, nik.encode(), hashlib.sha256).hexdigest()[:32]
