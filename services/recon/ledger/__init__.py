@@ -1,0 +1,25 @@
+"""The ledger: the service's one source of truth, on SQLite (embedded default) or PostgreSQL.
+
+Public API (exactly ``__all__``): the store port :class:`Ledger` and its values, engine creation,
+URL redaction, and the migration entry points. The tables are in :mod:`recon.ledger.tables`.
+See docs/ledger.md for the contracts and what happens on a crash at each step.
+"""
+
+from recon.ledger._engine import create_engine_for, redact_url
+from recon.ledger._migrate import current_revision, head_revision, upgrade
+from recon.ledger._store import Batch, BatchOutcome, Ledger, OutboxMessage, PendingOutbox
+from recon.ledger.tables import metadata
+
+__all__ = [
+    "Batch",
+    "BatchOutcome",
+    "Ledger",
+    "OutboxMessage",
+    "PendingOutbox",
+    "create_engine_for",
+    "current_revision",
+    "head_revision",
+    "metadata",
+    "redact_url",
+    "upgrade",
+]

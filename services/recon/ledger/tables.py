@@ -1,0 +1,185 @@
+"""The ledger's tables: the one definition the store, the migrations and the reconciler read.
+
+SQLAlchemy Core (no ORM): batches of thousands of rows are inserted with executemany or COPY, and
+the reconciler aggregates with plain SELECTs. Changing anything here needs a migration in
+``recon/ledger/migrations/versions`` (a unit test compares the two).
+
+No table has a NIK column: a worker is ``worker_key`` (a keyed hash of the NIK) and ``nik_region``
+(the NIK's 4-digit region of issue, not personal on its own).
+
+Strings are unbounded ``Text``: a length limit here would turn a value that passed domain
+validation into a permanent database error that stops the consumer.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+# Deterministic constraint and index names, so migrations can refer to them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+OUTBOX_KINDS = ("dead_letter", "alert")
+_UNSENT = text("sent_at_ms IS NULL")
+
+
+def _lineage(nullable: bool) -> list[Column[object]]:
+    """Where a row came from: Kafka coordinates, the writer schema, and when the ledger stored it."""
+    return [
+        Column("src_topic", Text, nullable=nullable),
+        Column("src_partition", Integer, nullable=nullable),
+        Column("src_offset", BigInteger, nullable=nullable),
+        Column("schema_fingerprint", Text, nullable=nullable),  # CRC-64-AVRO, 16 hex digits
+        Column("schema_version", Integer, nullable=nullable),
+        Column("ingested_at_ms", BigInteger, nullable=False),
+    ]
+
+
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("agreement_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("funder_name", Text, nullable=False),
+    Column("funder_level", Text, nullable=False),  # PROVINCE | REGENCY | CITY
+    Column("region_code", Text, nullable=False),  # Kemendagri code
+    Column("branch_code", Text, nullable=False),
+    Column("budget_source", Text, nullable=False),  # APBD | APBD_P
+    Column("programmes", Text, nullable=False),  # "JKK,JKM"
+    Column("quota_workers", BigInteger, nullable=False),
+    Column("budget_rupiah", BigInteger, nullable=False),
+    Column("monthly_premium_rupiah", BigInteger, nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("ramp", Text, nullable=False),  # JSON: [{"month": "YYYY-MM", "target_workers": n}, ...]
+    Column("target_population", BigInteger, nullable=True),
+    *_lineage(nullable=True),  # NULL when loaded from a file by `recon agreements load`
+    PrimaryKeyConstraint("agreement_id"),
+)
+
+enrolment_events = Table(
+    "enrolment_events",
+    metadata,
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),  # ENROLLED | CONTRIBUTION_PAID | TERMINATED
+    Column("occurred_at_ms", BigInteger, nullable=False),
+    Column("branch_code", Text, nullable=False),
+    Column("agreement_id", Text, nullable=False),
+    Column("worker_key", Text, nullable=False),
+    Column("nik_region", Text, nullable=False),
+    Column("programmes", Text, nullable=False),  # "JKK,JKM"
+    Column("declared_income", BigInteger, nullable=False),
+    Column("coverage_start", Date, nullable=False),
+    Column("coverage_end", Date, nullable=True),
+    Column("paid_months", Text, nullable=False),  # "2025-01,2025-02" ascending; "" for none
+    Column("amount", BigInteger, nullable=False),
+    Column("termination_reason", Text, nullable=True),
+    Column("source_system", Text, nullable=True),
+    *_lineage(nullable=False),
+    PrimaryKeyConstraint("event_id"),
+    Index(None, "worker_key"),
+    Index(None, "agreement_id"),
+)
+
+claim_events = Table(
+    "claim_events",
+    metadata,
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),  # FILED | APPROVED | REJECTED | PAID
+    Column("occurred_at_ms", BigInteger, nullable=False),
+    Column("branch_code", Text, nullable=False),
+    Column("claim_id", Text, nullable=False),
+    Column("worker_key", Text, nullable=False),
+    Column("nik_region", Text, nullable=False),
+    Column("agreement_id", Text, nullable=True),
+    Column("programme", Text, nullable=False),  # JKK | JKM
+    Column("incident_date", Date, nullable=False),
+    Column("amount_claimed", BigInteger, nullable=False),
+    Column("amount_paid", BigInteger, nullable=True),
+    *_lineage(nullable=False),
+    PrimaryKeyConstraint("event_id"),
+    Index(None, "worker_key"),
+    Index(None, "agreement_id"),
+    Index(None, "claim_id"),
+)
+
+branch_totals = Table(
+    "branch_totals",
+    metadata,
+    Column("event_id", Text, nullable=False),
+    Column("occurred_at_ms", BigInteger, nullable=False),
+    Column("branch_code", Text, nullable=False),
+    Column("agreement_id", Text, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("active_workers", BigInteger, nullable=False),
+    Column("contributions_paid_rupiah", BigInteger, nullable=False),
+    *_lineage(nullable=False),
+    PrimaryKeyConstraint("event_id"),
+    Index(None, "agreement_id", "as_of"),
+)
+
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("group_id", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("next_offset", BigInteger, nullable=False),  # the next offset to read, Kafka's convention
+    Column("updated_at_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("group_id", "topic", "partition"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    # BIGSERIAL on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-assigned rowid.
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), nullable=False, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("key", LargeBinary, nullable=True),
+    Column("value", LargeBinary, nullable=True),
+    Column("headers", Text, nullable=False),  # JSON, see recon.ledger._rows.headers_to_json
+    Column("source_topic", Text, nullable=True),
+    Column("source_partition", Integer, nullable=True),
+    Column("source_offset", BigInteger, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("sent_at_ms", BigInteger, nullable=True),
+    Column("sent_partition", Integer, nullable=True),
+    Column("sent_offset", BigInteger, nullable=True),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("kind IN ('dead_letter', 'alert')", name="kind"),
+    # One dead letter per source offset. Rows without a source (alerts) never conflict: NULLs differ.
+    UniqueConstraint("kind", "source_topic", "source_partition", "source_offset"),
+    # The relay's query: oldest unsent rows of a kind.
+    Index("ix_outbox_pending", "kind", "id", sqlite_where=_UNSENT, postgresql_where=_UNSENT),
+    # The crash-recovery scan: highest sent offset per Kafka partition of a topic.
+    Index(None, "kind", "topic", "sent_partition", "sent_offset"),
+)
+
+EVENT_TABLES = {
+    "enrolment": enrolment_events,
+    "claim": claim_events,
+    "agreement": agreements,
+    "branch_totals": branch_totals,
+}
