@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     retry_budget_seconds: float = Field(60.0, ge=0)
     max_message_bytes: int = Field(1_000_000, ge=1024)
 
+    # --- HTTP (/metrics, /healthz, /readyz; the status page on reconcile); port 0 turns it off ---
+    http_host: str = "127.0.0.1"
+    ingest_http_port: int = Field(9464, ge=0, le=65535)
+    reconcile_http_port: int = Field(9465, ge=0, le=65535)
+    stall_after_seconds: float = Field(120.0, gt=0)
+
+    # --- Reconcile loop ---
+    reconcile_interval_seconds: float = Field(0.5, gt=0, le=60)
+    reconcile_full_pass_seconds: float = Field(60.0, gt=0)
+    utc_offset_minutes: int = Field(480, ge=-720, le=840)
+
     # --- Files ---
     schemas_dir: Path = _REPO_SCHEMAS
     broker_home: Path = Path(".recon/broker")

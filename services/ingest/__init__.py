@@ -1,0 +1,1 @@
+"""The ingest service: Kafka consumer -> decode -> validate -> ledger, with dead letters."""

@@ -1,0 +1,156 @@
+"""One polled batch in, one ledger Batch out: decode, validate, route the rejects to dead letters.
+
+Pure apart from the codec it is given: no Kafka, no SQL, no clock (the time is in the context).
+Every message ends up in exactly one place: a validated event, or a dead letter with its reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from recon.avro import DecodeError
+from recon.domain.events import Agreement, BranchTotals, ClaimEvent, EnrolmentEvent, Lineage, Rejection
+from recon.domain.validation import ValidationContext, validate
+from recon.ledger import Batch, OutboxMessage
+
+DEAD_LETTER = "dead_letter"
+AGREEMENT_SUBJECT = "agreement"
+
+
+class RawMessage(Protocol):
+    """What a consumer hands over (kafka-python's ConsumerRecord has these attributes)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass(slots=True)
+class Processed:
+    """A batch ready for the ledger, plus what happened to each message (for metrics and the guard)."""
+
+    batch: Batch
+    consumed: Counter[str] = field(default_factory=Counter)  # per topic
+    valid: Counter[str] = field(default_factory=Counter)  # per topic
+    rejected: Counter[tuple[str, str]] = field(default_factory=Counter)  # per (topic, reason code)
+    ignored: int = 0  # tombstones on the compacted agreements topic
+
+    @property
+    def invalid_count(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def valid_count(self) -> int:
+        return sum(self.valid.values())
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRoute:
+    topic: str
+    error_kind: str  # 'codec' or 'validation'
+
+
+class Processor:
+    """Turns raw messages into a ledger Batch. One instance per consumer; stateless between batches."""
+
+    def __init__(
+        self,
+        *,
+        catalogue: Any,
+        subjects_by_topic: Mapping[str, str],
+        dead_letter_topic: str,
+        max_message_bytes: int,
+    ) -> None:
+        self._catalogue = catalogue
+        self._subjects = dict(subjects_by_topic)
+        self._dlq = dead_letter_topic
+        self._max_bytes = max_message_bytes
+
+    def process(self, messages: Sequence[RawMessage], ctx: ValidationContext) -> Processed:
+        """Agreements first, so an enrolment in the same batch as its agreement is checked against it."""
+        enrolments: list[EnrolmentEvent] = []
+        claims: list[ClaimEvent] = []
+        agreements: list[Agreement] = []
+        totals: list[BranchTotals] = []
+        outbox: list[OutboxMessage] = []
+        offsets: dict[tuple[str, int], int] = {}
+        stats = Processed(batch=Batch((), (), (), (), (), {}))
+        ordered = sorted(messages, key=lambda m: self._subjects.get(m.topic) != AGREEMENT_SUBJECT)
+        for msg in ordered:
+            tp = (msg.topic, msg.partition)
+            offsets[tp] = max(offsets.get(tp, -1), msg.offset + 1)
+            stats.consumed[msg.topic] += 1
+            result = self._one(msg, ctx)
+            if isinstance(result, Rejection | DecodeError):
+                code, reason = result.code, result.reason
+                kind = "validation" if isinstance(result, Rejection) else "codec"
+                outbox.append(self._dead_letter(msg, code, reason, kind))
+                stats.rejected[(msg.topic, code)] += 1
+            elif result is None:
+                stats.ignored += 1
+            else:
+                stats.valid[msg.topic] += 1
+                if isinstance(result, EnrolmentEvent):
+                    enrolments.append(result)
+                elif isinstance(result, ClaimEvent):
+                    claims.append(result)
+                elif isinstance(result, BranchTotals):
+                    totals.append(result)
+                else:
+                    agreements.append(result)
+                    ctx = replace(ctx, agreements={**ctx.agreements, result.agreement_id: result})
+        stats.batch = Batch(enrolments, claims, agreements, totals, outbox, offsets)
+        return stats
+
+    def _one(self, msg: RawMessage, ctx: ValidationContext) -> Any:
+        subject = self._subjects.get(msg.topic)
+        if subject is None:
+            return Rejection("unexpected_topic", "the ingest service does not read this topic")
+        if msg.value is None:
+            if subject == AGREEMENT_SUBJECT:
+                return None  # a tombstone: compaction bookkeeping, not an event
+            return Rejection("empty_value", "the record has no value")
+        if len(msg.value) > self._max_bytes:
+            return Rejection(
+                "too_large", f"the value has {len(msg.value)} bytes, above the {self._max_bytes} limit"
+            )
+        try:
+            decoded = self._catalogue.decode(msg.value, subject)
+        except DecodeError as exc:
+            return exc
+        lineage = Lineage(
+            msg.topic, msg.partition, msg.offset, fingerprint_hex(decoded.fingerprint), decoded.version
+        )
+        return validate(subject, decoded.record, lineage, ctx)
+
+    def _dead_letter(self, msg: RawMessage, code: str, reason: str, kind: str) -> OutboxMessage:
+        headers = (
+            ("source_topic", msg.topic.encode()),
+            ("source_partition", str(msg.partition).encode()),
+            ("source_offset", str(msg.offset).encode()),
+            ("error_kind", kind.encode()),
+            ("reason_code", code.encode()),
+            ("reason", reason.encode()),
+        )
+        return OutboxMessage(
+            kind=DEAD_LETTER,
+            topic=self._dlq,
+            key=msg.key,
+            value=msg.value,
+            headers=headers,
+            source=(msg.topic, msg.partition, msg.offset),
+        )
+
+
+def fingerprint_hex(fingerprint: bytes | str) -> str:
+    return fingerprint if isinstance(fingerprint, str) else fingerprint.hex()

@@ -1,0 +1,218 @@
+"""The ingest loop: poll a batch, process it, commit effects and offsets together, then tell Kafka.
+
+Checkpoint order (and what a restart does if the process dies after each step):
+1. poll                              -> nothing written; the batch is read again.
+2. ledger transaction (events, dead letters into the outbox, offsets) committed
+                                     -> on assignment the consumer seeks to the stored offsets, so
+                                        the batch is not read again; pending dead letters are sent
+                                        by the outbox relay (see recon.kafka.outbox).
+3. dead letters sent and marked      -> nothing pending.
+4. offsets committed to Kafka        -> only for lag monitoring; the database offsets rule.
+Should a seek ever be missed, event ids and the outbox's unique source key still make a replay
+change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ingest.guard import DeadLetterGuard
+from ingest.pipeline import Processed, Processor, RawMessage
+from recon import metrics
+from recon.clock import Clock
+from recon.domain.validation import ValidationContext
+from recon.kafka.outbox import OutboxRelay
+from recon.retry import call_with_retry
+from recon.settings import Settings
+
+log = logging.getLogger("recon.ingest")
+
+
+class IngestService:
+    """Owns one consumer in the ingest group. Build with ``ingest.bootstrap.build``; call ``run``."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        ledger: Any,
+        consumer: Any,
+        processor: Processor,
+        relay: OutboxRelay,
+        clock: Clock,
+    ) -> None:
+        self._s = settings
+        self._ledger = ledger
+        self._consumer = consumer
+        self._processor = processor
+        self._relay = relay
+        self._clock = clock
+        self._guard = DeadLetterGuard(
+            window=settings.dlq_guard_window,
+            min_messages=settings.dlq_guard_min_messages,
+            max_ratio=settings.dlq_guard_max_ratio,
+        )
+        self._nik_key = settings.nik_key_bytes()
+        self._domain = settings.domain()
+        self._listener_error: BaseException | None = None
+        self._joined = False  # set once the group has handed us an assignment, even an empty one
+        self._agreements: dict[str, Any] = {}
+        self._agreements_loaded_at = float("-inf")
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def run(self, *, stop: threading.Event, idle_exit: float | None = None) -> None:
+        """Consume until ``stop`` is set, or until caught up and idle for ``idle_exit`` seconds."""
+        from kafka import ConsumerRebalanceListener
+
+        service = self
+
+        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                log.info("partitions revoked", extra={"partitions": _names(revoked)})
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                try:
+                    service._on_assigned(assigned)
+                except BaseException as exc:  # kafka-python would only log it; the loop re-raises
+                    service._listener_error = exc
+
+        self._ledger_call("check the ledger schema", self._ledger.check_schema_current)
+        self._consumer.subscribe(list(self._s.data_topics()), listener=Listener())
+        last_message = self._clock.monotonic()
+        try:
+            while not stop.is_set():
+                polled = self._consumer.poll(
+                    timeout_ms=int(self._s.poll_timeout_seconds * 1000), max_records=self._s.batch_max_records
+                )
+                if self._listener_error is not None:
+                    raise self._listener_error
+                messages = [m for records in polled.values() for m in records]
+                if messages:
+                    self.handle(messages)
+                    last_message = self._clock.monotonic()
+                elif self._idle_for(last_message, idle_exit) and self._caught_up():
+                    log.info("caught up and idle: exiting", extra={"idle_seconds": idle_exit})
+                    return
+        finally:
+            self._consumer.close(autocommit=False)
+
+    def _on_assigned(self, assigned: Sequence[Any]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in assigned]
+        stored = self._ledger_call(
+            "read stored offsets", lambda: self._ledger.stored_offsets(self._s.consumer_group, keys)
+        )
+        for tp in assigned:
+            position = stored.get((tp.topic, tp.partition))
+            if position is None:
+                self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, position)
+        self._broker_call("recover the dead-letter outbox", self._relay.recover)
+        self._broker_call("send pending dead letters", lambda: self._relay.flush(sources=keys))
+        self._joined = True
+        log.info(
+            "partitions assigned", extra={"partitions": _names(assigned), "seeked_from_ledger": len(stored)}
+        )
+
+    # --- one batch -----------------------------------------------------------------------------
+    def handle(self, messages: Sequence[RawMessage]) -> Processed:
+        started = self._clock.monotonic()
+        ctx = ValidationContext(
+            config=self._domain,
+            now_ms=self._clock.now_ms(),
+            nik_key=self._nik_key,
+            agreements=self._known_agreements(),
+        )
+        processed = self._processor.process(messages, ctx)
+        self._guard.check(processed.valid_count, processed.invalid_count)
+        outcome = self._ledger_call(
+            "write the batch to the ledger",
+            lambda: self._ledger.write_batch(self._s.consumer_group, processed.batch),
+        )
+        if processed.batch.agreements:
+            self._agreements_loaded_at = float("-inf")
+        if processed.batch.outbox:
+            sources = {(m.source[0], m.source[1]) for m in processed.batch.outbox if m.source is not None}
+            self._broker_call("send dead letters", lambda: self._relay.flush(sources=sources))
+        self._commit_to_kafka(processed.batch.offsets)
+        self._record(processed, outcome, self._clock.monotonic() - started)
+        return processed
+
+    def _known_agreements(self) -> dict[str, Any]:
+        if self._clock.monotonic() - self._agreements_loaded_at > 5.0:
+            self._agreements = self._ledger_call("read agreements", self._ledger.agreements)
+            self._agreements_loaded_at = self._clock.monotonic()
+        return self._agreements
+
+    def _commit_to_kafka(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Best effort, for lag monitoring only: the ledger already holds the offsets that count."""
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
+        try:
+            self._consumer.commit(
+                {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
+            )
+        except Exception as exc:  # a rebalance or a broker blip; the next batch commits again
+            log.warning("kafka offset commit skipped", extra={"error": type(exc).__name__})
+
+    def _idle_for(self, since: float, seconds: float | None) -> bool:
+        return seconds is not None and self._clock.monotonic() - since >= seconds
+
+    def _caught_up(self) -> bool:
+        """Caught up: in the group (a member still joining is not) and at the end of every partition."""
+        if not self._joined:
+            return False
+        assignment = list(self._consumer.assignment())
+        if not assignment:
+            return True
+        ends = self._consumer.end_offsets(assignment)
+        return all(self._consumer.position(tp) >= ends[tp] for tp in assignment)
+
+    def _record(self, processed: Processed, outcome: Any, seconds: float) -> None:
+        for topic, n in processed.consumed.items():
+            metrics.MESSAGES_CONSUMED.labels(topic).inc(n)
+        for (topic, code), n in processed.rejected.items():
+            metrics.MESSAGES_DEAD_LETTERED.labels(topic, code).inc(n)
+        for kind, n in outcome.stored.items():
+            metrics.EVENTS_STORED.labels(kind).inc(n)
+        for kind, n in outcome.duplicates.items():
+            metrics.EVENTS_DUPLICATE.labels(kind).inc(n)
+        metrics.BATCH_SIZE.observe(sum(processed.consumed.values()))
+        metrics.BATCH_DURATION.observe(seconds)
+        log.info(
+            "batch committed",
+            extra={
+                "messages": sum(processed.consumed.values()),
+                "stored": sum(outcome.stored.values()),
+                "duplicates": sum(outcome.duplicates.values()),
+                "dead_lettered": processed.invalid_count,
+                "seconds": round(seconds, 4),
+            },
+        )
+
+    # --- retries, in one place ----------------------------------------------------------------
+    def _ledger_call(self, what: str, fn: Callable[[], Any]) -> Any:
+        return call_with_retry(
+            what,
+            fn,
+            budget_seconds=self._s.retry_budget_seconds,
+            on_retry=lambda _: metrics.RETRIES.labels("database").inc(),
+            hint="check RECON_DATABASE_URL and that the database is up",
+        )
+
+    def _broker_call(self, what: str, fn: Callable[[], Any]) -> Any:
+        return call_with_retry(
+            what,
+            fn,
+            budget_seconds=self._s.retry_budget_seconds,
+            on_retry=lambda _: metrics.RETRIES.labels("broker").inc(),
+            hint="check RECON_KAFKA_BOOTSTRAP_SERVERS and that the broker is up",
+        )
+
+
+def _names(tps: Any) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in tps)

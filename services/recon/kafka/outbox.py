@@ -1,0 +1,130 @@
+"""The outbox relay: publishes rows the ledger committed, exactly once per row.
+
+Dead letters (ingest) and alert changes (reconcile) are first written to the ledger's ``outbox``
+table in the same transaction as the effects and offsets they belong to. This relay then sends them
+to Kafka, waits for the broker's acknowledgement, and marks them sent with their Kafka position.
+
+Crash order, step by step (what a restart does if the process dies after each step):
+1. transaction committed, nothing sent   -> the rows are pending; ``recover`` finds nothing for
+   them on the topic and ``flush`` sends them.
+2. sent and acknowledged, not yet marked -> ``recover`` scans the topic from the last position
+   marked sent, finds the records by their ``recon.outbox_id`` header and marks them, so they are
+   not sent again.
+3. marked sent                           -> nothing left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from typing import Any
+
+from recon.clock import Clock
+
+log = logging.getLogger("recon.outbox")
+
+OUTBOX_ID_HEADER = "recon.outbox_id"
+
+
+class OutboxRelay:
+    """Moves one kind of outbox row ('dead_letter' or 'alert') to one topic.
+
+    ``ledger`` is a ``recon.ledger.Ledger``; ``producer`` a kafka-python producer;
+    ``make_scanner`` builds a group-less consumer for the recovery scan.
+    """
+
+    def __init__(
+        self,
+        *,
+        ledger: Any,
+        producer: Any,
+        make_scanner: Callable[[], Any],
+        kind: str,
+        topic: str,
+        clock: Clock,
+        batch_size: int = 1000,
+    ) -> None:
+        self._ledger = ledger
+        self._producer = producer
+        self._make_scanner = make_scanner
+        self._kind = kind
+        self._topic = topic
+        self._clock = clock
+        self._batch_size = batch_size
+        self._interrupted = False  # a failed flush may have sent rows it could not mark
+
+    def recover(self) -> int:
+        """Mark as sent every pending row already on the topic (sent before a crash). Returns how many."""
+        from kafka import TopicPartition
+
+        last_sent = self._ledger.last_sent_offsets(self._kind, self._topic)
+        scanner = self._make_scanner()
+        try:
+            partitions = scanner.partitions_for_topic(self._topic) or set()
+            tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+            if not tps:
+                return 0
+            scanner.assign(tps)
+            ends = scanner.end_offsets(tps)
+            for tp in tps:
+                scanner.seek(tp, last_sent.get(tp.partition, -1) + 1)
+            found = self._scan(scanner, tps, ends)
+        finally:
+            scanner.close()
+        if found:
+            self._ledger.mark_sent(found, self._clock.now_ms())
+            log.info(
+                "outbox recovered rows already published", extra={"kind": self._kind, "rows": len(found)}
+            )
+        return len(found)
+
+    def _scan(self, scanner: Any, tps: list[Any], ends: dict[Any, int]) -> list[tuple[int, int, int]]:
+        found: list[tuple[int, int, int]] = []
+        remaining = {tp for tp in tps if scanner.position(tp) < ends[tp]}
+        deadline = self._clock.monotonic() + 120
+        while remaining:
+            if self._clock.monotonic() > deadline:
+                raise TimeoutError(f"outbox recovery could not read {self._topic} to its end within 120 s")
+            polled = scanner.poll(timeout_ms=1000, max_records=5000)
+            for records in polled.values():
+                for record in records:
+                    outbox_id = dict(record.headers or []).get(OUTBOX_ID_HEADER)
+                    if outbox_id is not None:
+                        found.append((int(outbox_id), record.partition, record.offset))
+            remaining = {tp for tp in remaining if scanner.position(tp) < ends[tp]}
+        return found
+
+    def flush(self, sources: Collection[tuple[str, int]] | None = None) -> int:
+        """Send every pending row (of ``sources`` when given), wait for acks, mark them. Returns how many.
+
+        If a previous flush failed part-way, recover first, so rows it did send are not sent twice.
+        """
+        if self._interrupted:
+            self.recover()
+            self._interrupted = False
+        try:
+            return self._flush(sources)
+        except BaseException:
+            self._interrupted = True
+            raise
+
+    def _flush(self, sources: Collection[tuple[str, int]] | None) -> int:
+        total = 0
+        while True:
+            pending = self._ledger.pending_outbox(self._kind, self._batch_size, sources)
+            if not pending:
+                return total
+            futures = []
+            for row in pending:
+                msg = row.message
+                headers = [*msg.headers, (OUTBOX_ID_HEADER, str(row.id).encode())]
+                futures.append(
+                    (row.id, self._producer.send(msg.topic, key=msg.key, value=msg.value, headers=headers))
+                )
+            self._producer.flush()
+            sent = []
+            for row_id, future in futures:
+                meta = future.get(timeout=30)
+                sent.append((row_id, meta.partition, meta.offset))
+            self._ledger.mark_sent(sent, self._clock.now_ms())
+            total += len(sent)

@@ -1,0 +1,90 @@
+"""Retry policy for transient I/O, in one place (tenacity).
+
+Only adapters call this, only around I/O that can fail transiently: a broker restart, a database
+restart, a rebalance. Validation failures are never retried. When the budget runs out the fault is
+re-raised as a PermanentFault whose message says what was unreachable and where to look.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+from recon.errors import PermanentFault
+
+T = TypeVar("T")
+log = logging.getLogger("recon.retry")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for faults that time may cure: lost connections, locks, timeouts, leader moves."""
+    try:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        if isinstance(exc, OperationalError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+    except ImportError:  # pragma: no cover - sqlalchemy is a hard dependency
+        pass
+    try:
+        from kafka.errors import KafkaError
+
+        if isinstance(exc, KafkaError):
+            return bool(getattr(exc, "retriable", False)) or type(exc).__name__ in {
+                "KafkaConnectionError",
+                "NoBrokersAvailable",
+                "KafkaTimeoutError",
+                "NodeNotReadyError",
+            }
+    except ImportError:  # pragma: no cover
+        pass
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
+def describe(exc: BaseException) -> str:
+    """A short description of a fault that never includes SQL parameters or message contents."""
+    orig = getattr(exc, "orig", None)
+    inner = orig if orig is not None else exc
+    text = str(inner).splitlines()[0] if str(inner) else ""
+    return f"{type(inner).__name__}: {text[:200]}" if text else type(inner).__name__
+
+
+def call_with_retry(
+    what: str,
+    fn: Callable[[], T],
+    *,
+    budget_seconds: float,
+    on_retry: Callable[[str], None] | None = None,
+    hint: str = "",
+) -> T:
+    """Run ``fn``; retry transient faults with jittered backoff for up to ``budget_seconds``."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "transient fault, retrying",
+            extra={"what": what, "attempt": state.attempt_number, "error": describe(exc) if exc else ""},
+        )
+        if on_retry is not None:
+            on_retry(what)
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_delay(budget_seconds),
+        wait=wait_exponential_jitter(initial=0.2, max=5.0),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(fn)
+    except Exception as exc:
+        if is_transient(exc):
+            raise PermanentFault(
+                f"{what} still failing after retrying for {budget_seconds:.0f} s ({describe(exc)})"
+                + (f": {hint}" if hint else "")
+            ) from exc
+        raise
