@@ -81,14 +81,14 @@ def test_the_comparison_would_notice_a_difference(sqlite_url: str) -> None:
 
 
 def test_upgrade_is_idempotent_and_reports_revisions(sqlite_url: str) -> None:
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
     assert current_revision(sqlite_url) is None
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()  # asking does not create the file
 
     upgrade(sqlite_url)
     upgrade(sqlite_url)
 
-    assert current_revision(sqlite_url) == "0001"
+    assert current_revision(sqlite_url) == "0002"
 
 
 def test_the_migrations_go_down_and_up_again(sqlite_url: str) -> None:
@@ -114,7 +114,7 @@ def test_a_service_refuses_an_old_schema_and_names_the_fix(sqlite_url: str) -> N
             Ledger(engine).check_schema_current()
         assert str(raised.value) == (
             f"database at {sqlite_url} is at revision none (empty), "
-            "the code needs 0001: run `recon db upgrade`"
+            "the code needs 0002: run `recon db upgrade`"
         )
 
         upgrade(sqlite_url)
@@ -148,10 +148,37 @@ def test_no_table_stores_a_nik() -> None:
     ids=["enrolment", "claim", "branch_totals", "agreement"],
 )
 def test_every_event_field_has_its_column(codec: _rows.RowCodec[object], event_type: type) -> None:
-    assert set(codec.columns) == set(codec.table.c.keys())
+    assert set(codec.all_columns) == set(codec.table.c.keys())
     assert len(codec.columns) == len(set(codec.columns))
     fields = {f.name for f in dataclasses.fields(event_type)} - {"lineage"}
     assert fields <= set(codec.columns)
     assert {"src_topic", "src_partition", "src_offset", "schema_fingerprint", "schema_version"} <= set(
         codec.columns
     )
+
+
+def test_upgrading_from_0001_keeps_stored_events_and_stamps_new_ones_with_their_batch(
+    sqlite_url: str,
+) -> None:
+    from recon.ledger import Batch
+    from recon.ledger.samples import enrolment
+
+    engine = create_engine_for(sqlite_url)
+    try:
+        with engine.begin() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+            old = enrolment(1)
+            values = dict(zip(_rows.ENROLMENT.columns, _rows.ENROLMENT.to_row(old, 1), strict=True))
+            conn.execute(sa.insert(sa.table("enrolment_events", *map(sa.column, values))).values(values))
+        upgrade(sqlite_url)
+        Ledger(engine).write_batch("g", Batch(enrolments=[enrolment(2), enrolment(3)]))
+        with engine.connect() as conn:
+            rows = dict(conn.execute(sa.text("SELECT event_id, batch_id FROM enrolment_events")).all())
+    finally:
+        engine.dispose()
+    assert rows[old.event_id] is None and len(rows) == 3
+    assert len({b for e, b in rows.items() if e != old.event_id}) == 1 and None not in {
+        b for e, b in rows.items() if e != old.event_id
+    }

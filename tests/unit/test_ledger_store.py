@@ -106,7 +106,9 @@ def test_events_are_stored_field_by_field(ledger: Ledger, clock: Clock) -> None:
         "schema_fingerprint": s.FINGERPRINT,
         "schema_version": 1,
         "ingested_at_ms": clock.now_ms,
+        "batch_id": 1,
     }
+    assert claim["batch_id"] == 1, "one batch id stamps every event the batch brought"
     assert claim["agreement_id"] is None and claim["amount_paid"] is None and claim["programme"] == "JKK"
 
 

@@ -7,8 +7,8 @@ from datetime import date
 from typing import Any
 
 import pytest
-from factories import VALIDATION_NOW_MS, agreement_record, enrolment_record, valid_nik
 
+from factories import VALIDATION_NOW_MS, agreement_record, enrolment_record, valid_nik
 from recon.avro import SchemaCatalogue
 from recon.domain.config import DomainConfig
 from recon.publish import Prepared, Preparer, Refusal

@@ -48,14 +48,23 @@ class RowCodec(Generic[E]):
     table: Table
     columns: tuple[str, ...]
     to_row: Callable[[E, int], Row]
+    batched: bool = False  # rows end with the ingest batch id (``batch_id`` column)
 
-    def rows(self, events: Iterable[E], ingested_at_ms: int) -> list[Row]:
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        return (*self.columns, "batch_id") if self.batched else self.columns
+
+    def rows(self, events: Iterable[E], ingested_at_ms: int, batch_id: int | None = None) -> list[Row]:
         to_row = self.to_row
+        if self.batched:
+            return [(*to_row(event, ingested_at_ms), batch_id) for event in events]
         return [to_row(event, ingested_at_ms) for event in events]
 
-    def dicts(self, events: Iterable[E], ingested_at_ms: int) -> list[dict[str, Any]]:
-        columns, to_row = self.columns, self.to_row
-        return [dict(zip(columns, to_row(event, ingested_at_ms), strict=True)) for event in events]
+    def dicts(
+        self, events: Iterable[E], ingested_at_ms: int, batch_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        columns = self.all_columns
+        return [dict(zip(columns, row, strict=True)) for row in self.rows(events, ingested_at_ms, batch_id)]
 
 
 def _enrolment_row(e: EnrolmentEvent, now: int) -> Row:
@@ -106,6 +115,7 @@ ENROLMENT: RowCodec[EnrolmentEvent] = RowCodec(
         *_LINEAGE_COLUMNS,
     ),
     _enrolment_row,
+    batched=True,
 )
 
 
@@ -151,6 +161,7 @@ CLAIM: RowCodec[ClaimEvent] = RowCodec(
         *_LINEAGE_COLUMNS,
     ),
     _claim_row,
+    batched=True,
 )
 
 
@@ -186,6 +197,7 @@ BRANCH_TOTALS: RowCodec[BranchTotals] = RowCodec(
         *_LINEAGE_COLUMNS,
     ),
     _branch_totals_row,
+    batched=True,
 )
 
 

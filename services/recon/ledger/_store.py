@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, bindparam, func, select, tuple_, update
+from sqlalchemy import Connection, Engine, RowMapping, Table, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from recon.domain.events import Agreement, BranchTotals, ClaimEvent, EnrolmentEvent
@@ -155,13 +155,19 @@ class Ledger:
         """
         now = self._clock()
         with self._writer.begin() as conn:
+            batch_id = self._new_batch(conn, batch, now)
             stored_agreements = self._upsert_agreements(conn, batch.agreements, now)
             stored = {
-                "enrolment": self._insert_events(conn, _rows.ENROLMENT, batch.enrolments, now),
-                "claim": self._insert_events(conn, _rows.CLAIM, batch.claims, now),
+                "enrolment": self._insert_events(conn, _rows.ENROLMENT, batch.enrolments, now, batch_id),
+                "claim": self._insert_events(conn, _rows.CLAIM, batch.claims, now, batch_id),
                 "agreement": stored_agreements,
-                "branch_totals": self._insert_events(conn, _rows.BRANCH_TOTALS, batch.branch_totals, now),
+                "branch_totals": self._insert_events(
+                    conn, _rows.BRANCH_TOTALS, batch.branch_totals, now, batch_id
+                ),
             }
+            if batch_id is not None and not any(stored.values()):
+                # A pure replay: leave no trace, so applying a batch twice changes nothing at all.
+                conn.execute(delete(tables.ingest_batches).where(tables.ingest_batches.c.id == batch_id))
             self._insert_outbox(conn, batch.outbox, now)
             self._save_offsets(conn, group_id, batch.offsets, now)
         given = {
@@ -251,16 +257,29 @@ class Ledger:
 
     # --- writing, inside the caller's transaction ---------------------------------------------
 
+    def _new_batch(self, conn: Connection, batch: Batch, now: int) -> int | None:
+        """A row in ingest_batches for a batch that carries events the reconciler folds (or agreements,
+        which change its figures); the events are stamped with its id."""
+        if not (batch.enrolments or batch.claims or batch.branch_totals or batch.agreements):
+            return None
+        t = tables.ingest_batches
+        return int(conn.execute(self._insert(t).values(committed_at_ms=now).returning(t.c.id)).scalar_one())
+
     def _insert_events(
-        self, conn: Connection, codec: _rows.RowCodec[Any], events: Sequence[Any], now: int
+        self,
+        conn: Connection,
+        codec: _rows.RowCodec[Any],
+        events: Sequence[Any],
+        now: int,
+        batch_id: int | None,
     ) -> int:
         if not events:
             return 0
         if self._postgres:
-            return copy_insert_ignore(conn, codec.table, codec.columns, codec.rows(events, now))
+            return copy_insert_ignore(conn, codec.table, codec.all_columns, codec.rows(events, now, batch_id))
         statement = self._insert(codec.table).on_conflict_do_nothing()
         # sqlite3 sums rowcount over executemany: rows inserted, conflicts skipped.
-        result = conn.execute(statement, codec.dicts(events, now), execution_options=_KEEP_ROWCOUNT)
+        result = conn.execute(statement, codec.dicts(events, now, batch_id), execution_options=_KEEP_ROWCOUNT)
         return result.rowcount
 
     def _upsert_agreements(self, conn: Connection, agreements: Sequence[Agreement], now: int) -> int:

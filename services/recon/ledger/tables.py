@@ -97,7 +97,9 @@ enrolment_events = Table(
     Column("termination_reason", Text, nullable=True),
     Column("source_system", Text, nullable=True),
     *_lineage(nullable=False),
+    Column("batch_id", BigInteger, nullable=True),  # ingest_batches.id; NULL only for rows before 0002
     PrimaryKeyConstraint("event_id"),
+    Index(None, "batch_id"),
     Index(None, "worker_key"),
     Index(None, "agreement_id"),
 )
@@ -118,7 +120,9 @@ claim_events = Table(
     Column("amount_claimed", BigInteger, nullable=False),
     Column("amount_paid", BigInteger, nullable=True),
     *_lineage(nullable=False),
+    Column("batch_id", BigInteger, nullable=True),  # ingest_batches.id; NULL only for rows before 0002
     PrimaryKeyConstraint("event_id"),
+    Index(None, "batch_id"),
     Index(None, "worker_key"),
     Index(None, "agreement_id"),
     Index(None, "claim_id"),
@@ -135,7 +139,9 @@ branch_totals = Table(
     Column("active_workers", BigInteger, nullable=False),
     Column("contributions_paid_rupiah", BigInteger, nullable=False),
     *_lineage(nullable=False),
+    Column("batch_id", BigInteger, nullable=True),  # ingest_batches.id; NULL only for rows before 0002
     PrimaryKeyConstraint("event_id"),
+    Index(None, "batch_id"),
     Index(None, "agreement_id", "as_of"),
 )
 
@@ -175,6 +181,87 @@ outbox = Table(
     Index("ix_outbox_pending", "kind", "id", sqlite_where=_UNSENT, postgresql_where=_UNSENT),
     # The crash-recovery scan: highest sent offset per Kafka partition of a topic.
     Index(None, "kind", "topic", "sent_partition", "sent_offset"),
+)
+
+# --- Reconciliation (migration 0002) -------------------------------------------------------------
+_UNFOLDED = text("folded_at_ms IS NULL")
+
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    # One row per committed ingest batch; the reconciler folds the events of unfolded batches. A set
+    # of batches, not a high-water mark: concurrent writers may commit ids out of order.
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), nullable=False, autoincrement=True),
+    Column("committed_at_ms", BigInteger, nullable=False),
+    Column("folded_at_ms", BigInteger, nullable=True),
+    PrimaryKeyConstraint("id"),
+    Index("ix_ingest_batches_unfolded", "id", sqlite_where=_UNFOLDED, postgresql_where=_UNFOLDED),
+)
+
+worker_coverage = Table(
+    "worker_coverage",
+    metadata,
+    # reconcile.domain.WorkerCoverage, one row per (worker, agreement); folded from enrolment events.
+    Column("worker_key", Text, nullable=False),
+    Column("agreement_id", Text, nullable=False),
+    Column("nik_region", Text, nullable=False),
+    Column("enrolled", Integer, nullable=False),  # 0/1
+    Column("coverage_start", Date, nullable=False),
+    Column("coverage_end", Date, nullable=True),
+    Column("programmes", Text, nullable=False),  # "JKK,JKM"
+    Column("declared_income", BigInteger, nullable=False),
+    Column("terminated_on", Date, nullable=True),
+    Column(
+        "paid_months", Text, nullable=False
+    ),  # month indices (year*12 + month-1), ascending, comma-separated
+    Column("facts_rank", Integer, nullable=False),  # which event's facts won the merge: (rank, at, id)
+    Column("facts_at_ms", BigInteger, nullable=False),
+    Column("facts_event_id", Text, nullable=False),
+    Column("first_seen_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("worker_key", "agreement_id"),
+    Index(None, "agreement_id"),
+)
+
+claim_states = Table(
+    "claim_states",
+    metadata,
+    Column("claim_id", Text, nullable=False),
+    Column("worker_key", Text, nullable=False),
+    Column("agreement_id", Text, nullable=True),
+    Column("state", Text, nullable=False),  # JSON of reconcile.domain.ClaimState
+    Column("updated_at_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("claim_id"),
+)
+
+branch_activity = Table(
+    "branch_activity",
+    metadata,
+    Column("branch_code", Text, nullable=False),
+    Column("last_event_ms", BigInteger, nullable=False),  # when the ledger last took in one of its events
+    PrimaryKeyConstraint("branch_code"),
+)
+
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("fingerprint", Text, nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("status", Text, nullable=False),  # FIRING | RESOLVED
+    Column("agreement_id", Text, nullable=True),
+    Column("state", Text, nullable=False),  # JSON of reconcile.domain.AlertState
+    Column("updated_at_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("fingerprint"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    # One reconciler writes at a time: it holds the 'reconcile' lease and renews it in every write.
+    Column("name", Text, nullable=False),
+    Column("holder", Text, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name"),
 )
 
 EVENT_TABLES = {
