@@ -25,7 +25,7 @@ from recon import metrics
 from recon.clock import Clock
 from recon.domain.validation import ValidationContext
 from recon.kafka.outbox import OutboxRelay
-from recon.retry import call_with_retry
+from recon.retry import broker_call, database_call
 from recon.settings import Settings
 
 log = logging.getLogger("recon.ingest")
@@ -194,24 +194,11 @@ class IngestService:
             },
         )
 
-    # --- retries, in one place ----------------------------------------------------------------
     def _ledger_call(self, what: str, fn: Callable[[], Any]) -> Any:
-        return call_with_retry(
-            what,
-            fn,
-            budget_seconds=self._s.retry_budget_seconds,
-            on_retry=lambda _: metrics.RETRIES.labels("database").inc(),
-            hint="check RECON_DATABASE_URL and that the database is up",
-        )
+        return database_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
 
     def _broker_call(self, what: str, fn: Callable[[], Any]) -> Any:
-        return call_with_retry(
-            what,
-            fn,
-            budget_seconds=self._s.retry_budget_seconds,
-            on_retry=lambda _: metrics.RETRIES.labels("broker").inc(),
-            hint="check RECON_KAFKA_BOOTSTRAP_SERVERS and that the broker is up",
-        )
+        return broker_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
 
 
 def _names(tps: Any) -> list[str]:

@@ -88,3 +88,29 @@ def call_with_retry(
                 + (f": {hint}" if hint else "")
             ) from exc
         raise
+
+
+def database_call(what: str, fn: Callable[[], T], *, budget_seconds: float) -> T:
+    """``call_with_retry`` for the ledger, counted in ``recon_retries_total{dependency="database"}``."""
+    from recon import metrics
+
+    return call_with_retry(
+        what,
+        fn,
+        budget_seconds=budget_seconds,
+        on_retry=lambda _: metrics.RETRIES.labels("database").inc(),
+        hint="check RECON_DATABASE_URL and that the database is up",
+    )
+
+
+def broker_call(what: str, fn: Callable[[], T], *, budget_seconds: float) -> T:
+    """``call_with_retry`` for Kafka, counted in ``recon_retries_total{dependency="broker"}``."""
+    from recon import metrics
+
+    return call_with_retry(
+        what,
+        fn,
+        budget_seconds=budget_seconds,
+        on_retry=lambda _: metrics.RETRIES.labels("broker").inc(),
+        hint="check RECON_KAFKA_BOOTSTRAP_SERVERS and that the broker is up",
+    )

@@ -77,7 +77,9 @@ class Settings(BaseSettings):
     # --- Reconcile loop ---
     reconcile_interval_seconds: float = Field(0.5, gt=0, le=60)
     reconcile_full_pass_seconds: float = Field(60.0, gt=0)
-    utc_offset_minutes: int = Field(480, ge=-720, le=840)
+    utc_offset_minutes: int = Field(480, ge=-720, le=840)  # WITA (Sulawesi); dates of events and due days
+    # Alert thresholds: a "default" table and one per agreement id (names: docs/reconciliation.md).
+    alert_thresholds: dict[str, dict[str, int | float]] = Field(default_factory=dict)
 
     # --- Files ---
     schemas_dir: Path = _REPO_SCHEMAS

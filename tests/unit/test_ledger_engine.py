@@ -17,15 +17,21 @@ from recon.ledger._rows import headers_from_json, headers_to_json
 
 def test_the_public_api_is_pinned() -> None:
     assert sorted(recon.ledger.__all__) == [
+        "BEGIN_IMMEDIATE",
         "Batch",
         "BatchOutcome",
         "Ledger",
         "OutboxMessage",
         "PendingOutbox",
+        "agreement_from_row",
+        "branch_totals_from_row",
+        "claim_from_row",
         "create_engine_for",
+        "enrolment_from_row",
         "current_revision",
         "head_revision",
         "metadata",
+        "outbox_rows",
         "redact_url",
         "upgrade",
     ]

@@ -48,3 +48,19 @@ def ingest(
     settings = settings_from(ctx, batch_max_records=batch_max_records, consumer_group=consumer_group)
     stop = _stop_on_signals()
     build(settings).run(stop=stop, idle_exit=idle_exit)
+
+
+@app.command()
+def reconcile(
+    ctx: typer.Context,
+    idle_exit: IdleExit = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Fold new ledger data, evaluate coverage rules, publish alert changes to the alerts topic."""
+    from recon import logs
+    from reconcile.bootstrap import build as build_reconcile
+
+    logs.configure(log_level.upper())
+    settings = settings_from(ctx)
+    stop = _stop_on_signals()
+    build_reconcile(settings).run(stop=stop, idle_exit=idle_exit)

@@ -5,21 +5,28 @@ URL redaction, and the migration entry points. The tables are in :mod:`recon.led
 See docs/ledger.md for the contracts and what happens on a crash at each step.
 """
 
-from recon.ledger._engine import create_engine_for, redact_url
+from recon.ledger._engine import BEGIN_IMMEDIATE, create_engine_for, redact_url
 from recon.ledger._migrate import current_revision, head_revision, upgrade
-from recon.ledger._store import Batch, BatchOutcome, Ledger, OutboxMessage, PendingOutbox
+from recon.ledger._rows import agreement_from_row, branch_totals_from_row, claim_from_row, enrolment_from_row
+from recon.ledger._store import Batch, BatchOutcome, Ledger, OutboxMessage, PendingOutbox, outbox_rows
 from recon.ledger.tables import metadata
 
 __all__ = [
+    "BEGIN_IMMEDIATE",
     "Batch",
     "BatchOutcome",
     "Ledger",
     "OutboxMessage",
     "PendingOutbox",
+    "agreement_from_row",
+    "branch_totals_from_row",
+    "claim_from_row",
     "create_engine_for",
     "current_revision",
+    "enrolment_from_row",
     "head_revision",
     "metadata",
+    "outbox_rows",
     "redact_url",
     "upgrade",
 ]

@@ -20,7 +20,9 @@ from recon.domain.events import (
     BranchTotals,
     BudgetSource,
     ClaimEvent,
+    ClaimType,
     EnrolmentEvent,
+    EnrolmentType,
     FunderLevel,
     Lineage,
     Programme,
@@ -284,6 +286,75 @@ def agreement_from_row(row: RowMapping) -> Agreement:
         ramp=tuple(RampStep(step["month"], step["target_workers"]) for step in json.loads(row["ramp"])),
         target_population=row["target_population"],
         lineage=lineage,
+    )
+
+
+def _lineage_from_row(row: RowMapping) -> Lineage:
+    return Lineage(
+        topic=row["src_topic"],
+        partition=row["src_partition"],
+        offset=row["src_offset"],
+        fingerprint=row["schema_fingerprint"],
+        schema_version=row["schema_version"],
+    )
+
+
+def _months(text: str) -> tuple[str, ...]:
+    return tuple(m for m in text.split(",") if m)
+
+
+def enrolment_from_row(row: RowMapping) -> EnrolmentEvent:
+    """The stored enrolment event as the domain value (the inverse of the ENROLMENT codec)."""
+    return EnrolmentEvent(
+        event_id=row["event_id"],
+        event_type=EnrolmentType(row["event_type"]),
+        occurred_at_ms=row["occurred_at_ms"],
+        branch_code=row["branch_code"],
+        agreement_id=row["agreement_id"],
+        worker_key=row["worker_key"],
+        nik_region=row["nik_region"],
+        programmes=tuple(Programme(p) for p in _months(row["programmes"])),
+        declared_income=row["declared_income"],
+        coverage_start=row["coverage_start"],
+        coverage_end=row["coverage_end"],
+        paid_months=_months(row["paid_months"]),
+        amount=row["amount"],
+        termination_reason=row["termination_reason"],
+        source_system=row["source_system"],
+        lineage=_lineage_from_row(row),
+    )
+
+
+def claim_from_row(row: RowMapping) -> ClaimEvent:
+    """The stored claim event as the domain value (the inverse of the CLAIM codec)."""
+    return ClaimEvent(
+        event_id=row["event_id"],
+        event_type=ClaimType(row["event_type"]),
+        occurred_at_ms=row["occurred_at_ms"],
+        branch_code=row["branch_code"],
+        claim_id=row["claim_id"],
+        worker_key=row["worker_key"],
+        nik_region=row["nik_region"],
+        agreement_id=row["agreement_id"],
+        programme=Programme(row["programme"]),
+        incident_date=row["incident_date"],
+        amount_claimed=row["amount_claimed"],
+        amount_paid=row["amount_paid"],
+        lineage=_lineage_from_row(row),
+    )
+
+
+def branch_totals_from_row(row: RowMapping) -> BranchTotals:
+    """The stored branch report as the domain value (the inverse of the BRANCH_TOTALS codec)."""
+    return BranchTotals(
+        event_id=row["event_id"],
+        occurred_at_ms=row["occurred_at_ms"],
+        branch_code=row["branch_code"],
+        agreement_id=row["agreement_id"],
+        as_of=row["as_of"],
+        active_workers=row["active_workers"],
+        contributions_paid_rupiah=row["contributions_paid_rupiah"],
+        lineage=_lineage_from_row(row),
     )
 
 

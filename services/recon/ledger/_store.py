@@ -306,25 +306,8 @@ class Ledger:
         return len(conn.execute(returning, _rows.AGREEMENT.dicts(latest.values(), now)).all())
 
     def _insert_outbox(self, conn: Connection, messages: Sequence[OutboxMessage], now: int) -> None:
-        if not messages:
-            return
-        rows = []
-        for message in messages:
-            source_topic, source_partition, source_offset = message.source or (None, None, None)
-            rows.append(
-                {
-                    "kind": message.kind,
-                    "topic": message.topic,
-                    "key": message.key,
-                    "value": message.value,
-                    "headers": _rows.headers_to_json(message.headers),
-                    "source_topic": source_topic,
-                    "source_partition": source_partition,
-                    "source_offset": source_offset,
-                    "created_at_ms": now,
-                }
-            )
-        conn.execute(self._insert(tables.outbox).on_conflict_do_nothing(), rows)
+        if messages:
+            conn.execute(self._insert(tables.outbox).on_conflict_do_nothing(), outbox_rows(messages, now))
 
     def _save_offsets(
         self, conn: Connection, group_id: str, offsets: Mapping[tuple[str, int], int], now: int
@@ -351,6 +334,27 @@ class Ledger:
             for (topic, partition), offset in offsets.items()
         ]
         conn.execute(statement, rows)
+
+
+def outbox_rows(messages: Sequence[OutboxMessage], created_at_ms: int) -> list[dict[str, Any]]:
+    """Outbox messages as rows of the ``outbox`` table (for a caller's own transaction)."""
+    rows = []
+    for message in messages:
+        source_topic, source_partition, source_offset = message.source or (None, None, None)
+        rows.append(
+            {
+                "kind": message.kind,
+                "topic": message.topic,
+                "key": message.key,
+                "value": message.value,
+                "headers": _rows.headers_to_json(message.headers),
+                "source_topic": source_topic,
+                "source_partition": source_partition,
+                "source_offset": source_offset,
+                "created_at_ms": created_at_ms,
+            }
+        )
+    return rows
 
 
 def _pending_from_row(row: RowMapping) -> PendingOutbox:

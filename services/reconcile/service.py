@@ -1,0 +1,317 @@
+"""The reconcile loop: fold new ledger batches, evaluate the rules, move alerts through the outbox.
+
+Each step, while this process holds the reconciler's lease:
+1. fold: the events of unfolded ingest batches are merged into the stored coverage and claim
+   states (merges commute and are idempotent, so folding a batch twice changes nothing), and the
+   batches are marked folded, in one transaction;
+2. evaluate: when something was folded, or every ``reconcile_full_pass_seconds`` (lapses, silence
+   and ramps move with the clock), figures and rules are computed and the alert lifecycle evolves;
+3. alerts: changed alert states and their outbox messages commit in one transaction; then the
+   outbox relay publishes them (see recon.kafka.outbox for the crash order).
+A restart reloads the states from the ledger; evaluating the same inputs changes nothing, so no
+alert is lost or re-sent. Only compact per-worker rows are kept in memory, rebuilt from the ledger.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from recon import metrics
+from recon.clock import Clock
+from recon.domain.config import DomainConfig
+from recon.domain.events import Agreement
+from recon.kafka.outbox import OutboxRelay
+from recon.ledger import OutboxMessage
+from recon.retry import broker_call, database_call
+from recon.settings import Settings
+from reconcile.domain import (
+    AgreementFigures,
+    AlertRecord,
+    AlertState,
+    AlertStatus,
+    RuleInputs,
+    ThresholdPolicy,
+    WorkerCoverage,
+    WorkerRow,
+    apply,
+    apply_claims,
+    compute_figures,
+    evaluate,
+    evolve,
+    funding_windows,
+    to_row,
+)
+from reconcile.domain.dates import local_date
+from reconcile.store import LeaseLost, ReconcileStore
+
+T = TypeVar("T")
+log = logging.getLogger("recon.reconcile")
+ALERT = "alert"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    figures: Mapping[str, AgreementFigures]
+    agreements: Mapping[str, Agreement]
+    alerts: Mapping[str, AlertState]
+    changes: tuple[AlertRecord, ...]
+
+
+class CoverageCache:
+    """Per agreement, per worker, the compact row the figures pass reads; rebuilt from the ledger."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, WorkerRow]] = {}
+
+    def load(self, coverages: Iterable[WorkerCoverage]) -> int:
+        self.rows = {}
+        n = 0
+        for cov in coverages:
+            self.put(cov)
+            n += 1
+        return n
+
+    def put(self, cov: WorkerCoverage) -> None:
+        row = to_row(cov)
+        workers = self.rows.setdefault(cov.agreement_id, {})
+        if row is None:
+            workers.pop(cov.worker_key, None)
+        else:
+            workers[cov.worker_key] = row
+
+    def by_agreement(self) -> dict[str, list[WorkerRow]]:
+        return {a: list(w.values()) for a, w in self.rows.items()}
+
+
+class ReconcileService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: ReconcileStore,
+        ledger: Any,
+        relay: OutboxRelay | None,
+        encode_alert: Any,
+        clock: Clock,
+        policy: ThresholdPolicy,
+    ) -> None:
+        self._s = settings
+        self._store = store
+        self._ledger = ledger
+        self._relay = relay
+        self._encode = encode_alert
+        self._clock = clock
+        self._policy = policy
+        self._config: DomainConfig = settings.domain()
+        self._cache = CoverageCache()
+        self._alerts: dict[str, AlertState] = {}
+        self._multi: set[str] = set()  # workers funded by two or more agreements
+        self._leader = False
+        self._last_full = float("-inf")
+        self.last: Evaluation | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def run(self, *, stop: threading.Event, idle_exit: float | None = None) -> None:
+        self._db("check the ledger schema", self._ledger.check_schema_current)
+        idle_since = self._clock.monotonic()
+        while not stop.is_set():
+            worked = self.step()
+            if worked:
+                idle_since = self._clock.monotonic()
+            elif idle_exit is not None and self._clock.monotonic() - idle_since >= idle_exit and self._leader:
+                log.info("caught up and idle: exiting", extra={"idle_seconds": idle_exit})
+                return
+            if not worked:
+                stop.wait(self._s.reconcile_interval_seconds)
+
+    def step(self) -> bool:
+        """One round; True when it folded batches or published alert changes."""
+        now = self._clock.now_ms()
+        if not self._db("renew the reconciler lease", lambda: self._store.acquire_lease(now)):
+            if self._leader:
+                log.warning("lost the reconciler lease; standing by")
+            self._leader = False
+            return False
+        try:
+            if not self._leader:
+                self._become_leader()
+            folded = self._fold()
+            due = self._clock.monotonic() - self._last_full >= self._s.reconcile_full_pass_seconds
+            changes = 0
+            if folded or due:
+                changes = self._evaluate(oldest_commit_ms=folded)
+            return bool(folded or changes)
+        except LeaseLost:
+            self._leader = False
+            log.warning("lost the reconciler lease mid-step; standing by")
+            return False
+
+    def _become_leader(self) -> None:
+        assert self._relay is not None, "a read-only service (snapshot) never leads"
+        started = self._clock.monotonic()
+        self._relay_call("recover the alert outbox", self._relay.recover)
+        self._relay_call("send pending alerts", self._relay.flush)
+        n = self._load_state()
+        self._leader = True
+        self._last_full = float("-inf")
+        seconds = round(self._clock.monotonic() - started, 3)
+        log.info("reconciler took the lease", extra={"coverages": n, "seconds": seconds})
+
+    def _load_state(self) -> int:
+        """Everything kept in memory, rebuilt from the ledger. Returns how many coverages."""
+        self._alerts = self._db("load alert states", self._store.alert_states)
+        n = self._db("load coverage", lambda: self._cache.load(self._store.iter_coverages()))
+        self._multi = set(self._db("find multiply funded workers", self._store.agreements_per_worker))
+        return n
+
+    def snapshot(self, now_ms: int) -> tuple[Evaluation, int]:
+        """Figures from the folded ledger state with the stored alerts, for `recon status` (writes
+        nothing). Also returns how many ingest batches are not folded yet."""
+        self._load_state()
+        evaluation = self.evaluate(now_ms)
+        pending = len(self._db("read pending batches", lambda: self._store.pending_batches(limit=1_000_000)))
+        return dataclasses.replace(evaluation, alerts=self._alerts, changes=()), pending
+
+    # --- 1. fold ------------------------------------------------------------------------------------
+    def _fold(self) -> int:
+        """Fold pending batches; returns the commit time of the oldest one folded (0 if none)."""
+        batches = self._db("read pending batches", self._store.pending_batches)
+        if not batches:
+            return 0
+        events = self._db("read batch events", lambda: self._store.batch_events(batches))
+        keys = {(e.worker_key, e.agreement_id) for e in events.enrolments}
+        prior = self._db("read coverages", lambda: self._store.coverages(keys))
+        merged = apply(prior, events.enrolments, utc_offset_minutes=self._s.utc_offset_minutes)
+        claim_ids = {c.claim_id for c in events.claims}
+        prior_claims = self._db("read claims", lambda: self._store.claim_states(claim_ids))
+        claims = apply_claims(prior_claims, events.claims, utc_offset_minutes=self._s.utc_offset_minutes)
+        newest_commit = max(at for _, at in batches)  # when the ledger took these events in
+        branches = {e.branch_code for e in events.enrolments} | {e.branch_code for e in events.claims}
+        activity = dict.fromkeys(branches | {e.branch_code for e in events.branch_totals}, newest_commit)
+        now = self._clock.now_ms()
+        self._db(
+            "save folded state",
+            lambda: self._store.save_fold(
+                batch_ids=events.batch_ids,
+                coverages=merged.values(),
+                claims=claims.values(),
+                branch_activity=activity,
+                now_ms=now,
+            ),
+        )
+        for cov in merged.values():
+            self._cache.put(cov)
+        workers = {k for k, _ in merged}
+        if workers:
+            counts = self._db(
+                "count agreements per worker", lambda: self._store.agreements_per_worker(workers)
+            )
+            self._multi |= {k for k, n in counts.items() if n > 1}
+        for branch, ms in activity.items():
+            metrics.BRANCH_LAST_EVENT.labels(branch).set(ms / 1000)
+        return events.oldest_commit_ms
+
+    # --- 2. evaluate, 3. alerts ------------------------------------------------------------------------
+    def _evaluate(self, *, oldest_commit_ms: int = 0) -> int:
+        started = self._clock.monotonic()
+        now = self._clock.now_ms()
+        evaluation = self.evaluate(now)
+        changed = [s for fp, s in evaluation.alerts.items() if self._alerts.get(fp) != s]
+        if changed:
+            outbox = [self._alert_message(r) for r in evaluation.changes]
+            self._db("save alert states", lambda: self._store.save_alerts(changed, outbox, now))
+            self._alerts = dict(evaluation.alerts)
+            if outbox and self._relay is not None:
+                self._relay_call("publish alerts", self._relay.flush)
+        self.last = evaluation
+        self._last_full = self._clock.monotonic()
+        self._record(evaluation, oldest_commit_ms, self._clock.monotonic() - started)
+        return len(evaluation.changes)
+
+    def evaluate(self, now_ms: int) -> Evaluation:
+        """Figures, signals and the next alert states for ``now_ms`` (reads the ledger, writes nothing)."""
+        as_of = local_date(now_ms, self._s.utc_offset_minutes)
+        agreements = self._db("read agreements", self._ledger.agreements)
+        claims = self._db("read claims", self._store.claims)
+        figures = compute_figures(
+            agreements,
+            self._cache.by_agreement(),
+            as_of,
+            self._config,
+            claims=claims,
+            branch_totals=self._db("read branch totals", self._store.latest_branch_totals),
+        )
+        multi = self._db("read multiply funded", lambda: self._store.coverages_of_workers(self._multi))
+        claim_workers = self._db(
+            "read claim coverages", lambda: self._store.coverages_of_workers({c.worker_key for c in claims})
+        )
+        by_worker: dict[str, list[WorkerCoverage]] = {}
+        for cov in claim_workers:
+            by_worker.setdefault(cov.worker_key, []).append(cov)
+        backlog = self._db("read coverage backlog", self._store.coverage_backlog)
+        inputs = RuleInputs(
+            now_ms=now_ms,
+            figures=figures,
+            agreements=agreements,
+            funding_windows=funding_windows(multi, as_of, self._config),
+            claims=claims,
+            claim_coverages=by_worker,
+            branch_last_event_ms=self._db("read branch activity", self._store.branch_activity),
+            orphans={a: b for a, b in backlog.items() if a not in agreements},
+        )
+        signals = evaluate(inputs, self._config, self._policy, utc_offset_minutes=self._s.utc_offset_minutes)
+        states, changes = evolve(self._alerts, signals, now_ms, self._policy)
+        return Evaluation(figures=figures, agreements=agreements, alerts=states, changes=tuple(changes))
+
+    def _alert_message(self, record: AlertRecord) -> OutboxMessage:
+        return OutboxMessage(
+            kind=ALERT,
+            topic=self._s.topic_alerts,
+            key=record.fingerprint.encode(),
+            value=self._encode(record.to_avro()),
+            headers=(("rule", str(record.rule).encode()), ("state", str(record.state).encode())),
+            source=None,
+        )
+
+    def _record(self, ev: Evaluation, oldest_commit_ms: int, seconds: float) -> None:
+        metrics.RECONCILE_DURATION.observe(seconds)
+        if oldest_commit_ms:
+            metrics.EVENT_TO_ALERT.observe(max(0.0, (self._clock.now_ms() - oldest_commit_ms) / 1000))
+        for aid, f in ev.figures.items():
+            metrics.AGREEMENT_QUOTA.labels(aid).set(f.quota)
+            metrics.AGREEMENT_ACTIVE.labels(aid).set(f.active)
+            metrics.AGREEMENT_AT_RISK.labels(aid).set(f.at_risk)
+            metrics.AGREEMENT_PLANNED.labels(aid).set(f.planned)
+            metrics.AGREEMENT_UTILISATION.labels(aid).set(f.utilisation or 0.0)
+            metrics.AGREEMENT_BUDGET.labels(aid).set(f.budget_rupiah)
+            metrics.AGREEMENT_COMMITTED.labels(aid).set(f.committed_rupiah)
+            metrics.AGREEMENT_ARREARS.labels(aid).set(f.arrears_rupiah)
+        firing: dict[tuple[str, str], int] = {}
+        for s in ev.alerts.values():
+            if s.status is AlertStatus.FIRING:
+                firing[(str(s.rule), str(s.severity))] = firing.get((str(s.rule), str(s.severity)), 0) + 1
+        metrics.ALERTS_FIRING.clear()
+        for (rule, severity), n in firing.items():
+            metrics.ALERTS_FIRING.labels(rule, severity).set(n)
+        for change in ev.changes:
+            metrics.ALERT_CHANGES.labels(str(change.rule), str(change.state)).inc()
+        metrics.LAST_PROGRESS.labels("reconcile").set(self._clock.now_ms() / 1000)
+        if ev.changes:
+            log.info(
+                "alerts changed",
+                extra={
+                    "changes": [f"{c.rule}:{c.state}:{c.agreement_id or '-'}" for c in ev.changes],
+                    "seconds": round(seconds, 3),
+                },
+            )
+
+    def _db(self, what: str, fn: Callable[[], T]) -> T:
+        return database_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
+
+    def _relay_call(self, what: str, fn: Callable[[], T]) -> T:
+        return broker_call(what, fn, budget_seconds=self._s.retry_budget_seconds)

@@ -1,0 +1,364 @@
+"""The reconciler's adapter to the ledger: folded coverage, claims, alert states, the lease.
+
+Thin by design: rows in, domain values out, and each write in one transaction that first renews
+the reconciler's lease, so a reconciler that lost its lease (another took over) cannot write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import date
+from enum import Enum
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, RowMapping, delete, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from recon.domain.events import BranchTotals, ClaimEvent, EnrolmentEvent, Programme
+from recon.errors import ReconError
+from recon.ledger import (
+    BEGIN_IMMEDIATE,
+    OutboxMessage,
+    branch_totals_from_row,
+    claim_from_row,
+    enrolment_from_row,
+    outbox_rows,
+    tables,
+)
+from reconcile.domain import AlertState, ClaimState, OrphanBacklog, WorkerCoverage
+
+T = TypeVar("T")
+LEASE = "reconcile"
+_CHUNK = 500  # keys per IN (...) query: well under SQLite's parameter limit
+
+
+class LeaseLost(ReconError):
+    """Another reconciler holds the lease now; this one must stop writing and reload."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchEvents:
+    batch_ids: tuple[int, ...]
+    oldest_commit_ms: int
+    enrolments: list[EnrolmentEvent]
+    claims: list[ClaimEvent]
+    branch_totals: list[BranchTotals]
+
+
+class ReconcileStore:
+    def __init__(self, engine: Engine, *, holder: str, lease_ttl_ms: int = 15_000) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{BEGIN_IMMEDIATE: True})
+        self._postgres = engine.dialect.name == "postgresql"
+        self.holder = holder
+        self._ttl = lease_ttl_ms
+
+    # --- the lease ---------------------------------------------------------------------------
+    def acquire_lease(self, now_ms: int) -> bool:
+        """Take or renew the 'reconcile' lease; False while another live reconciler holds it."""
+        with self._writer.begin() as conn:
+            return self._renew(conn, now_ms)
+
+    def _renew(self, conn: Connection, now_ms: int) -> bool:
+        t = tables.leases
+        conn.execute(
+            self._insert(t).values(name=LEASE, holder=self.holder, expires_at_ms=0).on_conflict_do_nothing()
+        )
+        taken = conn.execute(
+            update(t)
+            .where(t.c.name == LEASE, (t.c.holder == self.holder) | (t.c.expires_at_ms < now_ms))
+            .values(holder=self.holder, expires_at_ms=now_ms + self._ttl)
+        )
+        return bool(taken.rowcount)
+
+    def _fenced(self, conn: Connection, now_ms: int) -> None:
+        if not self._renew(conn, now_ms):
+            raise LeaseLost("another reconciler holds the lease")
+
+    # --- batches to fold ---------------------------------------------------------------------
+    def pending_batches(self, limit: int = 100) -> list[tuple[int, int]]:
+        t = tables.ingest_batches
+        query = (
+            select(t.c.id, t.c.committed_at_ms)
+            .where(t.c.folded_at_ms.is_(None))
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [(int(i), int(at)) for i, at in conn.execute(query)]
+
+    def batch_events(self, batches: Sequence[tuple[int, int]]) -> BatchEvents:
+        ids = [i for i, _ in batches]
+        with self._engine.connect() as conn:
+            return BatchEvents(
+                batch_ids=tuple(ids),
+                oldest_commit_ms=min(at for _, at in batches),
+                enrolments=[enrolment_from_row(r) for r in _by_batch(conn, tables.enrolment_events, ids)],
+                claims=[claim_from_row(r) for r in _by_batch(conn, tables.claim_events, ids)],
+                branch_totals=[branch_totals_from_row(r) for r in _by_batch(conn, tables.branch_totals, ids)],
+            )
+
+    # --- coverage ------------------------------------------------------------------------------
+    def coverages(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], WorkerCoverage]:
+        t = tables.worker_coverage
+        out: dict[tuple[str, str], WorkerCoverage] = {}
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(keys)):
+                query = select(t).where(tuple_(t.c.worker_key, t.c.agreement_id).in_(chunk))
+                for row in conn.execute(query).mappings():
+                    cov = coverage_from_row(row)
+                    out[cov.key] = cov
+        return out
+
+    def iter_coverages(self) -> Iterator[WorkerCoverage]:
+        """Every folded coverage, streamed (the full reload at start and in `recon status`)."""
+        with self._engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=20_000).execute(
+                select(tables.worker_coverage)
+            )
+            for row in result.mappings():
+                yield coverage_from_row(row)
+
+    def coverages_of_workers(self, worker_keys: Collection[str]) -> list[WorkerCoverage]:
+        t = tables.worker_coverage
+        out: list[WorkerCoverage] = []
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(worker_keys)):
+                out.extend(
+                    coverage_from_row(r)
+                    for r in conn.execute(select(t).where(t.c.worker_key.in_(chunk))).mappings()
+                )
+        return out
+
+    def agreements_per_worker(self, worker_keys: Collection[str] | None = None) -> dict[str, int]:
+        """Per worker, how many agreements fund it (of ``worker_keys``; of all workers when None)."""
+        t = tables.worker_coverage
+        query = select(t.c.worker_key, func.count()).group_by(t.c.worker_key)
+        with self._engine.connect() as conn:
+            if worker_keys is None:
+                return {k: n for k, n in conn.execute(query.having(func.count() > 1))}
+            out: dict[str, int] = {}
+            for chunk in _chunks(list(worker_keys)):
+                out.update({k: n for k, n in conn.execute(query.where(t.c.worker_key.in_(chunk)))})
+            return out
+
+    def coverage_backlog(self) -> dict[str, OrphanBacklog]:
+        """Per agreement id, how many coverages reference it and since when (for orphan events)."""
+        t = tables.worker_coverage
+        query = select(t.c.agreement_id, func.count(), func.min(t.c.first_seen_ms)).group_by(t.c.agreement_id)
+        with self._engine.connect() as conn:
+            return {a: OrphanBacklog(count=n, first_seen_ms=int(f)) for a, n, f in conn.execute(query)}
+
+    # --- the rest of what rules read ------------------------------------------------------------
+    def claims(self) -> list[ClaimState]:
+        with self._engine.connect() as conn:
+            return [_from_json(ClaimState, r) for (r,) in conn.execute(select(tables.claim_states.c.state))]
+
+    def claim_states(self, claim_ids: Collection[str]) -> dict[str, ClaimState]:
+        t = tables.claim_states
+        out: dict[str, ClaimState] = {}
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(claim_ids)):
+                for (text,) in conn.execute(select(t.c.state).where(t.c.claim_id.in_(chunk))):
+                    state = _from_json(ClaimState, text)
+                    out[state.claim_id] = state
+        return out
+
+    def latest_branch_totals(self) -> dict[str, BranchTotals]:
+        """The last report per agreement (latest as_of, then latest occurred_at)."""
+        t = tables.branch_totals
+        query = select(t).order_by(t.c.agreement_id, t.c.as_of, t.c.occurred_at_ms, t.c.event_id)
+        with self._engine.connect() as conn:
+            return {r["agreement_id"]: branch_totals_from_row(r) for r in conn.execute(query).mappings()}
+
+    def branch_activity(self) -> dict[str, int]:
+        with self._engine.connect() as conn:
+            return {b: int(ms) for b, ms in conn.execute(select(tables.branch_activity))}
+
+    def alert_states(self) -> dict[str, AlertState]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(tables.alert_states.c.state))
+            states = [_from_json(AlertState, text) for (text,) in rows]
+        return {s.fingerprint: s for s in states}
+
+    # --- writes ----------------------------------------------------------------------------------
+    def save_fold(
+        self,
+        *,
+        batch_ids: Sequence[int],
+        coverages: Iterable[WorkerCoverage],
+        claims: Iterable[ClaimState],
+        branch_activity: Mapping[str, int],
+        now_ms: int,
+    ) -> None:
+        """Store merged states and mark the batches folded: one transaction, lease-fenced."""
+        with self._writer.begin() as conn:
+            self._fenced(conn, now_ms)
+            self._upsert(
+                conn,
+                tables.worker_coverage,
+                [coverage_to_row(c, now_ms) for c in coverages],
+                ["worker_key", "agreement_id"],
+                keep=("first_seen_ms",),
+            )
+            self._upsert(conn, tables.claim_states, [_claim_row(c, now_ms) for c in claims], ["claim_id"])
+            activity = [{"branch_code": b, "last_event_ms": ms} for b, ms in branch_activity.items()]
+            self._upsert(conn, tables.branch_activity, activity, ["branch_code"], newer="last_event_ms")
+            t = tables.ingest_batches
+            for chunk in _chunks(list(batch_ids)):
+                conn.execute(update(t).where(t.c.id.in_(chunk)).values(folded_at_ms=now_ms))
+
+    def save_alerts(self, states: Sequence[AlertState], outbox: Sequence[OutboxMessage], now_ms: int) -> None:
+        """Store changed alert states and their outbox messages: one transaction, lease-fenced."""
+        with self._writer.begin() as conn:
+            self._fenced(conn, now_ms)
+            rows = [
+                {
+                    "fingerprint": s.fingerprint,
+                    "rule": str(s.rule),
+                    "status": str(s.status),
+                    "agreement_id": s.agreement_id,
+                    "state": _to_json(s),
+                    "updated_at_ms": now_ms,
+                }
+                for s in states
+            ]
+            self._upsert(conn, tables.alert_states, rows, ["fingerprint"])
+            if outbox:
+                conn.execute(insert(tables.outbox), outbox_rows(outbox, now_ms))
+
+    def reset_folds(self) -> None:
+        """Forget all folded state so the next run folds every batch again (``recon reconcile --rebuild``)."""
+        with self._writer.begin() as conn:
+            for t in (tables.worker_coverage, tables.claim_states, tables.branch_activity):
+                conn.execute(delete(t))
+            conn.execute(update(tables.ingest_batches).values(folded_at_ms=None))
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self._postgres else sqlite.insert)(table)
+
+    def _upsert(
+        self,
+        conn: Connection,
+        table: Any,
+        rows: list[dict[str, Any]],
+        keys: list[str],
+        *,
+        keep: Sequence[str] = (),
+        newer: str | None = None,
+    ) -> None:
+        if not rows:
+            return
+        stmt = self._insert(table)
+        columns = [c for c in rows[0] if c not in keys and c not in keep]
+        where = None if newer is None else table.c[newer] < stmt.excluded[newer]
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=keys, set_={c: stmt.excluded[c] for c in columns}, where=where
+            ),
+            rows,
+        )
+
+
+# --- rows <-> domain values -----------------------------------------------------------------------
+def coverage_to_row(c: WorkerCoverage, now_ms: int) -> dict[str, Any]:
+    rank, at, event_id = c.facts_from
+    return {
+        "worker_key": c.worker_key,
+        "agreement_id": c.agreement_id,
+        "nik_region": c.nik_region,
+        "enrolled": int(c.enrolled),
+        "coverage_start": c.coverage_start,
+        "coverage_end": c.coverage_end,
+        "programmes": ",".join(c.programmes),
+        "declared_income": c.declared_income,
+        "terminated_on": c.terminated_on,
+        "paid_months": ",".join(map(str, sorted(c.paid_months))),
+        "facts_rank": rank,
+        "facts_at_ms": at,
+        "facts_event_id": event_id,
+        "first_seen_ms": now_ms,
+        "updated_at_ms": now_ms,
+    }
+
+
+def coverage_from_row(row: RowMapping) -> WorkerCoverage:
+    paid = row["paid_months"]
+    return WorkerCoverage(
+        worker_key=row["worker_key"],
+        agreement_id=row["agreement_id"],
+        nik_region=row["nik_region"],
+        enrolled=bool(row["enrolled"]),
+        coverage_start=row["coverage_start"],
+        coverage_end=row["coverage_end"],
+        programmes=tuple(Programme(p) for p in row["programmes"].split(",") if p),
+        declared_income=row["declared_income"],
+        terminated_on=row["terminated_on"],
+        paid_months=frozenset(int(m) for m in paid.split(",")) if paid else frozenset(),
+        facts_from=(row["facts_rank"], row["facts_at_ms"], row["facts_event_id"]),
+    )
+
+
+def _claim_row(c: ClaimState, now_ms: int) -> dict[str, Any]:
+    return {
+        "claim_id": c.claim_id,
+        "worker_key": c.worker_key,
+        "agreement_id": c.agreement_id,
+        "state": _to_json(c),
+        "updated_at_ms": now_ms,
+    }
+
+
+def _to_json(value: Any) -> str:
+    def plain(v: Any) -> Any:
+        if isinstance(v, date):
+            return v.isoformat()
+        if isinstance(v, Enum):
+            return v.value
+        if isinstance(v, tuple | list | frozenset):
+            return [plain(x) for x in v]
+        return v
+
+    return json.dumps(
+        {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}, sort_keys=True
+    )
+
+
+def _from_json(cls: type[T], text: str) -> T:
+    data = json.loads(text)
+    hints = typing.get_type_hints(cls)
+    return cls(**{name: _convert(hints[name], data[name]) for name in data})
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _convert(next(a for a in typing.get_args(hint) if a is not type(None)), value)
+    if origin is tuple:
+        return tuple(value)
+    if hint is date:
+        return date.fromisoformat(value)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    return value
+
+
+def _by_batch(conn: Connection, table: Any, batch_ids: list[int]) -> list[RowMapping]:
+    rows: list[RowMapping] = []
+    for chunk in _chunks(batch_ids):
+        rows.extend(conn.execute(select(table).where(table.c.batch_id.in_(chunk))).mappings())
+    return rows
+
+
+def _chunks(items: list[T]) -> Iterator[list[T]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+__all__ = ["BatchEvents", "LeaseLost", "ReconcileStore"]
