@@ -57,7 +57,6 @@ class Settings(BaseSettings):
 
     # --- Workers' identity ---
     nik_hash_key: SecretStr | None = None
-    nik_hash_key_id: str = Field("k1", pattern=r"^[A-Za-z0-9_-]{1,16}$")
 
     # --- Ingest loop ---
     batch_max_records: int = Field(5000, ge=1, le=100_000)
@@ -85,10 +84,8 @@ class Settings(BaseSettings):
     schemas_dir: Path = _REPO_SCHEMAS
     broker_home: Path = Path(".recon/broker")
 
-    # --- Domain rules (Permenaker 5/2021 and its amendments): configuration, not code ---
-    jkk_rate_percent: float = Field(1.0, ge=0, le=100)
-    jkm_monthly_rupiah: int = Field(6_800, ge=0)
-    default_declared_income_rupiah: int = Field(1_000_000, ge=0)
+    # --- Domain rules (Permenaker 5/2021 and its amendments): configuration, not code. The premium
+    # itself is per agreement (its monthly_premium_rupiah), as each PKS fixes it. ---
     contribution_due_day: int = Field(15, ge=1, le=28)
     lapse_after_unpaid_months: int = Field(3, ge=1, le=24)
     max_months_per_payment: int = Field(12, ge=1, le=120)
@@ -120,9 +117,6 @@ class Settings(BaseSettings):
     def domain(self) -> DomainConfig:
         """The plain-value rules the pure domain code takes."""
         return DomainConfig(
-            jkk_rate_percent=self.jkk_rate_percent,
-            jkm_monthly_rupiah=self.jkm_monthly_rupiah,
-            default_declared_income_rupiah=self.default_declared_income_rupiah,
             contribution_due_day=self.contribution_due_day,
             lapse_after_unpaid_months=self.lapse_after_unpaid_months,
             max_months_per_payment=self.max_months_per_payment,

@@ -1,0 +1,73 @@
+"""Settings: sources in the documented priority, one-line errors that name the fix, secrets hidden."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from recon.errors import ConfigError
+from recon.settings import Settings, load_settings
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+
+
+def test_file_then_environment_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "recon.toml"
+    config.write_text('batch_max_records = 10\nconsumer_group = "from-file"\ntopic_claims = "file-claims"\n')
+    monkeypatch.setenv("RECON_BATCH_MAX_RECORDS", "20")
+    monkeypatch.setenv("RECON_CONSUMER_GROUP", "from-env")
+
+    settings = load_settings(config_file=config, overrides={"consumer_group": "from-flag"})
+
+    assert settings.topic_claims == "file-claims"
+    assert settings.batch_max_records == 20
+    assert settings.consumer_group == "from-flag"
+
+
+def test_a_bad_value_is_one_line_naming_the_setting_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECON_KAFKA_BOOTSTRAP_SERVERS", "localhost")
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("RECON_KAFKA_BOOTSTRAP_SERVERS: must be host:port")
+    assert "--kafka-bootstrap-servers" in message
+
+
+def test_unknown_settings_in_the_file_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "recon.toml"
+    config.write_text("batch_max_record = 10\n")
+
+    with pytest.raises(ConfigError, match="unknown setting 'batch_max_record'"):
+        load_settings(config_file=config)
+
+
+def test_a_missing_or_broken_config_file_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist: pass an existing TOML file to --config"):
+        load_settings(config_file=tmp_path / "nope.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("batch_max_records = \n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_settings(config_file=broken)
+
+
+def test_secrets_never_show_in_reprs_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECON_DATABASE_URL", "postgresql+psycopg://recon:s3cret-pw@db/recon")
+    monkeypatch.setenv("RECON_NIK_HASH_KEY", "a-very-secret-hashing-key")
+
+    settings = load_settings()
+
+    assert "s3cret-pw" not in repr(settings) and "a-very-secret" not in repr(settings)
+    monkeypatch.setenv("RECON_NIK_HASH_KEY", "tiny-k3y")
+    with pytest.raises(ConfigError) as raised:
+        load_settings().nik_key_bytes()
+    assert "tiny-k3y" not in str(raised.value) and "RECON_NIK_HASH_KEY" in str(raised.value)
+
+
+def test_every_setting_is_documented_and_nothing_else() -> None:
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", DOCS.read_text(), flags=re.MULTILINE))
+    assert documented == set(Settings.model_fields)
