@@ -44,6 +44,9 @@ if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 # --- PostgreSQL server binaries ---
 scripts/postgres.sh install
 
+# --- promtool, Prometheus, Alertmanager and Chromium for the operations tests ---
+scripts/ops-tools.sh
+
 # --- Kafka jars (the same code `recon broker start` uses) ---
 log "Kafka jars in $(.venv/bin/python -m recon.broker fetch)"
 log "ready: .venv/bin/pytest -q   (integration tests start their own Kafka and PostgreSQL)"

@@ -27,6 +27,8 @@ def service_env(overrides: Mapping[str, Any], database_url: str, **extra: Any) -
     env["RECON_DATABASE_URL"] = database_url
     env.setdefault("RECON_NIK_HASH_KEY", NIK_KEY.decode())
     env.setdefault("RECON_CONSUMER_GROUP", f"g-{uuid.uuid4().hex[:8]}")
+    env.setdefault("RECON_INGEST_HTTP_PORT", "0")  # tests run several services at once
+    env.setdefault("RECON_RECONCILE_HTTP_PORT", "0")
     return env
 
 

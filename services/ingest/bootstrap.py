@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from importlib.metadata import version
 
 from ingest.pipeline import Processor
 from ingest.service import IngestService
+from recon import metrics
 from recon.avro import SchemaCatalogue
 from recon.clock import Clock, SystemClock
+from recon.http import serve_if_enabled
 from recon.kafka.clients import make_consumer, make_producer
 from recon.kafka.outbox import OutboxRelay
 from recon.ledger import Ledger, create_engine_for
@@ -24,6 +28,20 @@ def subjects_by_topic(settings: Settings) -> dict[str, str]:
         settings.topic_agreements: "agreement",
         settings.topic_branch_totals: "branch-totals",
     }
+
+
+def run(settings: Settings, *, stop: threading.Event, idle_exit: float | None) -> None:
+    """Build the service, serve its /metrics, /healthz and /readyz, and run it until it stops."""
+    service = build(settings)
+    metrics.BUILD_INFO.info({"version": version("rentan-recon"), "service": "ingest"})
+    server = serve_if_enabled(
+        settings.http_host, settings.ingest_http_port, readiness=service.health.readiness
+    )
+    try:
+        service.run(stop=stop, idle_exit=idle_exit)
+    finally:
+        if server is not None:
+            server.close()
 
 
 def build(settings: Settings, *, clock: Clock | None = None) -> IngestService:

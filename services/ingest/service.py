@@ -24,6 +24,8 @@ from ingest.pipeline import Processed, Processor, RawMessage
 from recon import metrics
 from recon.clock import Clock
 from recon.domain.validation import ValidationContext
+from recon.errors import PermanentFault
+from recon.health import Health
 from recon.kafka.outbox import OutboxRelay
 from recon.retry import broker_call, database_call
 from recon.settings import Settings
@@ -61,6 +63,9 @@ class IngestService:
         self._joined = False  # set once the group has handed us an assignment, even an empty one
         self._agreements: dict[str, Any] = {}
         self._agreements_loaded_at = float("-inf")
+        self.health = Health(stall_after_seconds=settings.stall_after_seconds, now=clock.monotonic)
+        self._observed_at = float("-inf")
+        self._broker_down_since: float | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def run(self, *, stop: threading.Event, idle_exit: float | None = None) -> None:
@@ -71,6 +76,9 @@ class IngestService:
 
         class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             def on_partitions_revoked(self, revoked: Any) -> None:
+                for tp in revoked:
+                    metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+                service._count_assigned()
                 log.info("partitions revoked", extra={"partitions": _names(revoked)})
 
             def on_partitions_assigned(self, assigned: Any) -> None:
@@ -93,7 +101,8 @@ class IngestService:
                 if messages:
                     self.handle(messages)
                     last_message = self._clock.monotonic()
-                elif self._idle_for(last_message, idle_exit) and self._caught_up():
+                self._observe()
+                if not messages and self._idle_for(last_message, idle_exit) and self._caught_up():
                     log.info("caught up and idle: exiting", extra={"idle_seconds": idle_exit})
                     return
         finally:
@@ -113,6 +122,8 @@ class IngestService:
         self._broker_call("recover the dead-letter outbox", self._relay.recover)
         self._broker_call("send pending dead letters", lambda: self._relay.flush(sources=keys))
         self._joined = True
+        self._count_assigned()
+        self.health.role = (True, f"in group {self._s.consumer_group}, {len(assigned)} partitions assigned")
         log.info(
             "partitions assigned", extra={"partitions": _names(assigned), "seeked_from_ledger": len(stored)}
         )
@@ -139,7 +150,48 @@ class IngestService:
             self._broker_call("send dead letters", lambda: self._relay.flush(sources=sources))
         self._commit_to_kafka(processed.batch.offsets)
         self._record(processed, outcome, self._clock.monotonic() - started)
+        self.health.progressed()
+        metrics.LAST_PROGRESS.labels("ingest").set(self._clock.now_ms() / 1000)
         return processed
+
+    def _count_assigned(self) -> None:
+        counts = dict.fromkeys(self._s.data_topics(), 0)
+        for tp in self._consumer.assignment():
+            counts[tp.topic] = counts.get(tp.topic, 0) + 1
+        for topic, n in counts.items():
+            metrics.PARTITIONS_ASSIGNED.labels(topic).set(n)
+
+    def _observe(self, every_seconds: float = 5.0) -> None:
+        """Every few seconds: lag per partition, and whether the broker answers at all. A broker that
+        stays unreachable past the retry budget stops the service loudly (kafka-python's poll would
+        otherwise just return nothing, forever)."""
+        from kafka.errors import KafkaError
+
+        now = self._clock.monotonic()
+        if now - self._observed_at < every_seconds:
+            return
+        self._observed_at = now
+        assignment = list(self._consumer.assignment())
+        try:
+            ends = self._consumer.end_offsets(assignment, timeout_ms=2000) if assignment else {}
+            waiting = 0
+            for tp, end in ends.items():
+                lag = max(0, end - self._consumer.position(tp))
+                waiting += lag
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+            self.health.waiting = waiting
+            self.health.broker = (True, f"end offsets read for {len(ends)} partitions")
+            self._broker_down_since = None
+        except KafkaError as exc:
+            self._broker_down_since = self._broker_down_since or now
+            down = now - self._broker_down_since
+            self.health.broker = (False, f"{type(exc).__name__} for {down:.0f} s")
+            if down > self._s.retry_budget_seconds:
+                budget = self._s.retry_budget_seconds
+                raise PermanentFault(
+                    f"Kafka broker unreachable for {down:.0f} s (retry budget {budget:.0f} s): check "
+                    "RECON_KAFKA_BOOTSTRAP_SERVERS and that the broker is up, then restart"
+                ) from exc
 
     def _known_agreements(self) -> dict[str, Any]:
         if self._clock.monotonic() - self._agreements_loaded_at > 5.0:
@@ -195,7 +247,13 @@ class IngestService:
         )
 
     def _ledger_call(self, what: str, fn: Callable[[], Any]) -> Any:
-        return database_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
+        try:
+            result = database_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
+        except Exception as exc:
+            self.health.database = (False, f"{what}: {type(exc).__name__}")
+            raise
+        self.health.database = (True, "last call succeeded")
+        return result
 
     def _broker_call(self, what: str, fn: Callable[[], Any]) -> Any:
         return broker_call(what, fn, budget_seconds=self._s.retry_budget_seconds)

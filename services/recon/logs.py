@@ -36,3 +36,4 @@ def configure(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("kafka").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -87,3 +87,8 @@ LAST_PROGRESS = Gauge(
 )
 # info: version of the running build
 BUILD_INFO = Info("recon_build", "Version of the running build")
+# gauge: partitions of each topic assigned to this consumer now (0 after a revoke; an ingest replica
+# with none everywhere is idle: more replicas than partitions)
+PARTITIONS_ASSIGNED = Gauge(
+    "recon_consumer_partitions_assigned", "Partitions assigned to this consumer", ["topic"]
+)

@@ -5,15 +5,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import threading
+from importlib.metadata import version
 from typing import Any
 
+from recon import metrics
 from recon.avro import SchemaCatalogue
 from recon.clock import Clock, SystemClock
 from recon.errors import ConfigError
+from recon.http import serve_if_enabled
 from recon.kafka.clients import make_consumer, make_producer
 from recon.kafka.outbox import OutboxRelay
 from recon.ledger import Ledger, create_engine_for
 from recon.settings import Settings
+from reconcile import status_page
 from reconcile.domain import ThresholdPolicy, Thresholds
 from reconcile.service import ALERT, ReconcileService
 from reconcile.store import ReconcileStore
@@ -37,6 +42,38 @@ def build_store(settings: Settings) -> tuple[Ledger, ReconcileStore]:
     engine = create_engine_for(settings.database_url.get_secret_value())
     holder = f"{socket.gethostname()}-{os.getpid()}"
     return Ledger(engine), ReconcileStore(engine, holder=holder)
+
+
+def run(settings: Settings, *, stop: threading.Event, idle_exit: float | None) -> None:
+    """Build the service, serve /metrics, /healthz, /readyz and the status page at /, run it."""
+    service = build(settings)
+    metrics.BUILD_INFO.info({"version": version("rentan-recon"), "service": "reconcile"})
+
+    def page() -> tuple[str, bytes]:
+        last = service.last
+        figures, agreements, alerts = (
+            (last.figures, last.agreements, list(last.alerts.values())) if last else ({}, {}, [])
+        )
+        html = status_page.render(
+            figures,
+            agreements,
+            alerts,
+            generated_at_ms=SystemClock().now_ms(),
+            utc_offset_minutes=settings.utc_offset_minutes,
+        )
+        return status_page.CONTENT_TYPE, html.encode()
+
+    server = serve_if_enabled(
+        settings.http_host,
+        settings.reconcile_http_port,
+        readiness=service.health.readiness,
+        routes={"/": page},
+    )
+    try:
+        service.run(stop=stop, idle_exit=idle_exit)
+    finally:
+        if server is not None:
+            server.close()
 
 
 def build(settings: Settings, *, clock: Clock | None = None) -> ReconcileService:

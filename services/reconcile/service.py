@@ -25,6 +25,7 @@ from recon import metrics
 from recon.clock import Clock
 from recon.domain.config import DomainConfig
 from recon.domain.events import Agreement
+from recon.health import Health
 from recon.kafka.outbox import OutboxRelay
 from recon.ledger import OutboxMessage
 from recon.retry import broker_call, database_call
@@ -113,7 +114,8 @@ class ReconcileService:
         self._multi: set[str] = set()  # workers funded by two or more agreements
         self._leader = False
         self._last_full = float("-inf")
-        self.last: Evaluation | None = None
+        self.last: Evaluation | None = None  # swapped whole after each evaluation (the status page reads it)
+        self.health = Health(stall_after_seconds=settings.stall_after_seconds, now=clock.monotonic)
 
     # --- lifecycle ------------------------------------------------------------------------------
     def run(self, *, stop: threading.Event, idle_exit: float | None = None) -> None:
@@ -136,7 +138,10 @@ class ReconcileService:
             if self._leader:
                 log.warning("lost the reconciler lease; standing by")
             self._leader = False
+            self.health.role = (True, "standby: another reconciler holds the lease")
+            self.health.progressed()  # a standby has nothing to do: not stalled
             return False
+        self.health.role = (True, "holds the reconciler lease")
         try:
             if not self._leader:
                 self._become_leader()
@@ -181,6 +186,7 @@ class ReconcileService:
     def _fold(self) -> int:
         """Fold pending batches; returns the commit time of the oldest one folded (0 if none)."""
         batches = self._db("read pending batches", self._store.pending_batches)
+        self.health.waiting = len(batches)
         if not batches:
             return 0
         events = self._db("read batch events", lambda: self._store.batch_events(batches))
@@ -301,6 +307,7 @@ class ReconcileService:
         for change in ev.changes:
             metrics.ALERT_CHANGES.labels(str(change.rule), str(change.state)).inc()
         metrics.LAST_PROGRESS.labels("reconcile").set(self._clock.now_ms() / 1000)
+        self.health.progressed()
         if ev.changes:
             log.info(
                 "alerts changed",
@@ -311,7 +318,19 @@ class ReconcileService:
             )
 
     def _db(self, what: str, fn: Callable[[], T]) -> T:
-        return database_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
+        try:
+            result = database_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
+        except Exception as exc:
+            self.health.database = (False, f"{what}: {type(exc).__name__}")
+            raise
+        self.health.database = (True, "last call succeeded")
+        return result
 
     def _relay_call(self, what: str, fn: Callable[[], T]) -> T:
-        return broker_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
+        try:
+            result = broker_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
+        except Exception as exc:
+            self.health.broker = (False, f"{what}: {type(exc).__name__}")
+            raise
+        self.health.broker = (True, "last publish succeeded")
+        return result

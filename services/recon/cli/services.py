@@ -41,13 +41,13 @@ def ingest(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Consume, validate and store enrolment, claim, agreement and branch-total events."""
-    from ingest.bootstrap import build
+    from ingest.bootstrap import run
     from recon import logs
 
     logs.configure(log_level.upper())
     settings = settings_from(ctx, batch_max_records=batch_max_records, consumer_group=consumer_group)
     stop = _stop_on_signals()
-    build(settings).run(stop=stop, idle_exit=idle_exit)
+    run(settings, stop=stop, idle_exit=idle_exit)
 
 
 @app.command()
@@ -58,9 +58,9 @@ def reconcile(
 ) -> None:
     """Fold new ledger data, evaluate coverage rules, publish alert changes to the alerts topic."""
     from recon import logs
-    from reconcile.bootstrap import build as build_reconcile
+    from reconcile.bootstrap import run as run_reconcile
 
     logs.configure(log_level.upper())
     settings = settings_from(ctx)
     stop = _stop_on_signals()
-    build_reconcile(settings).run(stop=stop, idle_exit=idle_exit)
+    run_reconcile(settings, stop=stop, idle_exit=idle_exit)

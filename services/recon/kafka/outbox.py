@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
+from recon import metrics
 from recon.clock import Clock
 
 log = logging.getLogger("recon.outbox")
@@ -112,6 +113,7 @@ class OutboxRelay:
         total = 0
         while True:
             pending = self._ledger.pending_outbox(self._kind, self._batch_size, sources)
+            metrics.OUTBOX_PENDING.labels(self._kind).set(len(pending))
             if not pending:
                 return total
             futures = []
