@@ -270,3 +270,26 @@ def test_ingest_refuses_a_database_that_was_never_upgraded(topic_names: Any, sql
 
     assert result.returncode != 0
     assert "recon db upgrade" in result.stderr
+
+
+def test_sigterm_finishes_the_batch_and_exits_cleanly(
+    topic_names: Any, sqlite_url: str, catalogue: SchemaCatalogue
+) -> None:
+    upgrade(sqlite_url)
+    n = 20_000
+    produce(topic_names.bootstrap, topic_names.enrolments, enrolments(catalogue, n))
+    env = service_env(topic_names.overrides(), sqlite_url, batch_max_records=200)
+
+    proc = start_recon(env, "ingest")
+    wait_for(lambda: count_events(sqlite_url) >= 1000, timeout=120, what="part of the stream stored")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 0, err[-2000:]
+    stored = count_events(sqlite_url)
+    engine = create_engine(sqlite_url)
+    with engine.connect() as conn:
+        next_offsets = conn.execute(text("select sum(next_offset) from consumer_offsets")).scalar_one()
+    engine.dispose()
+    assert stored == next_offsets, "every committed batch whole: offsets match the events stored"
+    assert stored < n, "stopped mid-stream, not after draining it"
