@@ -215,14 +215,28 @@ class IngestService:
         return seconds is not None and self._clock.monotonic() - since >= seconds
 
     def _caught_up(self) -> bool:
-        """Caught up: in the group (a member still joining is not) and at the end of every partition."""
+        """Caught up as a group: the ledger holds offsets at the end of every partition of every topic.
+
+        Judged on the ledger, not on this consumer's assignment: after a crash the dead member may
+        still hold partitions until its session expires, and a live member that is done with its own
+        share must not take that for the end of the stream.
+        """
+        from kafka import TopicPartition
+
         if not self._joined:
             return False
-        assignment = list(self._consumer.assignment())
-        if not assignment:
-            return True
-        ends = self._consumer.end_offsets(assignment)
-        return all(self._consumer.position(tp) >= ends[tp] for tp in assignment)
+        tps = [
+            TopicPartition(topic, p)
+            for topic in self._s.data_topics()
+            for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+        ]
+        ends = self._consumer.end_offsets(tps)
+        starts = self._consumer.beginning_offsets(tps)
+        keys = [(tp.topic, tp.partition) for tp in tps]
+        stored = self._ledger_call(
+            "read stored offsets", lambda: self._ledger.stored_offsets(self._s.consumer_group, keys)
+        )
+        return all(stored.get((tp.topic, tp.partition), starts[tp]) >= ends[tp] for tp in tps)
 
     def _record(self, processed: Processed, outcome: Any, seconds: float) -> None:
         for topic, n in processed.consumed.items():
