@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ingest.guard import DeadLetterGuard
 from ingest.pipeline import Processed, Processor, RawMessage
@@ -27,9 +27,9 @@ from recon.domain.validation import ValidationContext
 from recon.errors import PermanentFault
 from recon.health import Health
 from recon.kafka.outbox import OutboxRelay
-from recon.retry import broker_call, database_call
 from recon.settings import Settings
 
+T = TypeVar("T")
 log = logging.getLogger("recon.ingest")
 
 
@@ -260,17 +260,11 @@ class IngestService:
             },
         )
 
-    def _ledger_call(self, what: str, fn: Callable[[], Any]) -> Any:
-        try:
-            result = database_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
-        except Exception as exc:
-            self.health.database = (False, f"{what}: {type(exc).__name__}")
-            raise
-        self.health.database = (True, "last call succeeded")
-        return result
+    def _ledger_call(self, what: str, fn: Callable[[], T]) -> T:
+        return self.health.call("database", what, fn, budget_seconds=self._s.retry_budget_seconds)
 
-    def _broker_call(self, what: str, fn: Callable[[], Any]) -> Any:
-        return broker_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
+    def _broker_call(self, what: str, fn: Callable[[], T]) -> T:
+        return self.health.call("broker", what, fn, budget_seconds=self._s.retry_budget_seconds)
 
 
 def _names(tps: Any) -> list[str]:

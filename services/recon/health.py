@@ -9,8 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from recon.http import Readiness, run_checks, stall_probe
+from recon.retry import dependency_call
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -26,6 +30,17 @@ class Health:
 
     def progressed(self) -> None:
         self.last_progress = self.now()
+
+    def call(self, dependency: str, what: str, fn: Callable[[], T], *, budget_seconds: float) -> T:
+        """Run ``fn`` with the retry policy for ``dependency`` ('database' or 'broker') and record
+        whether it worked, for the readiness check of that name."""
+        try:
+            result = dependency_call(dependency, what, fn, budget_seconds=budget_seconds)
+        except Exception as exc:
+            setattr(self, dependency, (False, f"{what}: {type(exc).__name__}"))
+            raise
+        setattr(self, dependency, (True, "last call succeeded"))
+        return result
 
     def readiness(self) -> Readiness:
         return run_checks(

@@ -90,27 +90,28 @@ def call_with_retry(
         raise
 
 
-def database_call(what: str, fn: Callable[[], T], *, budget_seconds: float) -> T:
-    """``call_with_retry`` for the ledger, counted in ``recon_retries_total{dependency="database"}``."""
+_HINTS = {
+    "database": "check RECON_DATABASE_URL and that the database is up",
+    "broker": "check RECON_KAFKA_BOOTSTRAP_SERVERS and that the broker is up",
+}
+
+
+def dependency_call(dependency: str, what: str, fn: Callable[[], T], *, budget_seconds: float) -> T:
+    """``call_with_retry`` for the ``database`` or the ``broker``, counted in ``recon_retries_total``."""
     from recon import metrics
 
     return call_with_retry(
         what,
         fn,
         budget_seconds=budget_seconds,
-        on_retry=lambda _: metrics.RETRIES.labels("database").inc(),
-        hint="check RECON_DATABASE_URL and that the database is up",
+        on_retry=lambda _: metrics.RETRIES.labels(dependency).inc(),
+        hint=_HINTS[dependency],
     )
+
+
+def database_call(what: str, fn: Callable[[], T], *, budget_seconds: float) -> T:
+    return dependency_call("database", what, fn, budget_seconds=budget_seconds)
 
 
 def broker_call(what: str, fn: Callable[[], T], *, budget_seconds: float) -> T:
-    """``call_with_retry`` for Kafka, counted in ``recon_retries_total{dependency="broker"}``."""
-    from recon import metrics
-
-    return call_with_retry(
-        what,
-        fn,
-        budget_seconds=budget_seconds,
-        on_retry=lambda _: metrics.RETRIES.labels("broker").inc(),
-        hint="check RECON_KAFKA_BOOTSTRAP_SERVERS and that the broker is up",
-    )
+    return dependency_call("broker", what, fn, budget_seconds=budget_seconds)

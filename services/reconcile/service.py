@@ -28,7 +28,6 @@ from recon.domain.events import Agreement
 from recon.health import Health
 from recon.kafka.outbox import OutboxRelay
 from recon.ledger import OutboxMessage
-from recon.retry import broker_call, database_call
 from recon.settings import Settings
 from reconcile.domain import (
     AgreementFigures,
@@ -318,19 +317,7 @@ class ReconcileService:
             )
 
     def _db(self, what: str, fn: Callable[[], T]) -> T:
-        try:
-            result = database_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
-        except Exception as exc:
-            self.health.database = (False, f"{what}: {type(exc).__name__}")
-            raise
-        self.health.database = (True, "last call succeeded")
-        return result
+        return self.health.call("database", what, fn, budget_seconds=self._s.retry_budget_seconds)
 
     def _relay_call(self, what: str, fn: Callable[[], T]) -> T:
-        try:
-            result = broker_call(what, fn, budget_seconds=self._s.retry_budget_seconds)
-        except Exception as exc:
-            self.health.broker = (False, f"{what}: {type(exc).__name__}")
-            raise
-        self.health.broker = (True, "last publish succeeded")
-        return result
+        return self.health.call("broker", what, fn, budget_seconds=self._s.retry_budget_seconds)
