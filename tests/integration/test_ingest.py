@@ -215,12 +215,15 @@ def test_older_writer_schema_is_read_with_the_current_reader(
 def test_events_for_unknown_agreement_are_kept_and_programmes_checked_once_known(
     topic_names: Any, database_url: str, catalogue: SchemaCatalogue
 ) -> None:
+    env = service_env(topic_names.overrides(), database_url)
     agreement = agreement_record(agreement_id="PKS-JKM-ONLY", programmes=["JKM"])
     produce(
         topic_names.bootstrap,
         topic_names.agreements,
         [(b"PKS-JKM-ONLY", catalogue.encode("agreement", agreement))],
     )
+    # The agreement is stored first: the topics are separate, so only then is its order certain.
+    assert run_recon(env, "ingest", "--idle-exit", "1").returncode == 0
     unknown = enrolment_record(event_id="for-unknown", agreement_id="PKS-NOT-YET")
     not_funded = enrolment_record(
         event_id="jkk-not-funded", agreement_id="PKS-JKM-ONLY", nik=valid_nik(serial=2)
@@ -231,7 +234,6 @@ def test_events_for_unknown_agreement_are_kept_and_programmes_checked_once_known
         topic_names.enrolments,
         [(b"a", catalogue.encode("enrolment", r)) for r in (unknown, not_funded, paid)],
     )
-    env = service_env(topic_names.overrides(), database_url)
 
     assert run_recon(env, "ingest", "--idle-exit", "2").returncode == 0
 

@@ -14,10 +14,10 @@ free text (`termination_reason`, the one field where a producer might write one)
 - every column of every ledger table, all rows as text;
 - the alerts topic (keys, decoded values, headers) and the dead-letter topic's headers.
 
-Two places hold them on purpose, and only those: a dead letter keeps the refused message's original
-key and value (the NIK is the Kafka key of enrolments and claims), both on the dead-letter topic and
-in the ledger's outbox row that publishes it; and the ledger keeps `termination_reason` as the branch
-sent it (see ALLOWED below and docs/dead-letters.md).
+One place holds them on purpose, and only that one: a dead letter keeps the refused message's
+original key and value (the NIK is the Kafka key of enrolments and claims), both on the dead-letter
+topic and in the ledger's outbox row that publishes it (see ALLOWED below). The ledger does not keep
+`termination_reason`, the free text a branch could fill with a name.
 """
 
 from __future__ import annotations
@@ -64,10 +64,6 @@ ALLOWED = {
     # A dead letter keeps the original bytes (the key is the NIK): the outbox row that publishes it.
     ("outbox.key", "dead_letter"),
     ("outbox.value", "dead_letter"),
-    # The ledger stores termination_reason as the branch sent it. The schema asks for free text
-    # without personal data, but nothing can enforce that; the column is read by no report, alert,
-    # metric or log. Reported as a data-minimisation issue (docs/dead-letters.md, "Personal data").
-    ("enrolment_events.termination_reason", None),
 }
 
 

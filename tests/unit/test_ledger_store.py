@@ -98,7 +98,6 @@ def test_events_are_stored_field_by_field(ledger: Ledger, clock: Clock) -> None:
         "coverage_end": None,
         "paid_months": "",
         "amount": 0,
-        "termination_reason": None,
         "source_system": "smile",
         "src_topic": "enrolments",
         "src_partition": 0,

@@ -758,3 +758,14 @@ def test_a_nik_rejection_never_contains_the_nik(nik: str) -> None:
     assert result.code.startswith("nik_")
     assert nik not in result.reason
     assert nik[-8:] not in result.reason
+
+
+@pytest.mark.parametrize("field", ["event_id", "claim_id", "branch_code", "agreement_id"])
+def test_identifiers_holding_a_nik_are_refused_without_quoting_it(field: str) -> None:
+    nik = valid_nik(serial=77)
+    record = claim_record(**{field: f"X-{nik}"})
+
+    result = validate_claim(record, lineage("claims"), ctx())
+
+    assert isinstance(result, Rejection) and result.code == "identifier_holds_nik"
+    assert nik not in result.reason and field in result.reason

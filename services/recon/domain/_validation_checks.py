@@ -40,6 +40,7 @@ VERSION_INVALID: Final = "version_invalid"
 FUNDER_NAME_INVALID: Final = "funder_name_invalid"
 REGION_CODE_INVALID: Final = "region_code_invalid"
 RAMP_INVALID: Final = "ramp_invalid"
+IDENTIFIER_HOLDS_NIK: Final = "identifier_holds_nik"
 
 REASON_CODES: Final = NIK_REASON_CODES | frozenset(
     {
@@ -48,7 +49,7 @@ REASON_CODES: Final = NIK_REASON_CODES | frozenset(
         PAID_MONTHS_FORMAT, PAID_MONTHS_DUPLICATE, PAID_MONTHS_COUNT, PAID_MONTHS_UNEXPECTED,
         TERMINATION_REASON_UNEXPECTED, TERMINATION_REASON_INVALID, INCIDENT_AFTER_REPORT,
         AMOUNT_PAID_INCONSISTENT, VERSION_INVALID, FUNDER_NAME_INVALID, REGION_CODE_INVALID,
-        RAMP_INVALID,
+        RAMP_INVALID, IDENTIFIER_HOLDS_NIK,
     }
 )  # fmt: skip
 
@@ -65,6 +66,8 @@ _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _LATEST_LOCAL_OFFSET_MS: Final = 9 * HOUR_MS
 
 _CODE_RE: Final = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_CODE_CHARS}}}\Z")
+# Ids travel where a NIK must not (alert messages, dead-letter headers, logs): refuse NIK-shaped runs.
+_NIK_RUN: Final = re.compile(r"[0-9]{16}")
 MONTH_RE: Final = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])\Z")
 
 PROGRAMMES: Final = {m.value: m for m in Programme}
@@ -166,20 +169,27 @@ def event_id(record: Record) -> str:
     value = string(record, "event_id")
     if not value or len(value) > MAX_EVENT_ID_CHARS or not value.isprintable():
         raise Invalid(_EVENT_ID)
-    return value
+    return _no_nik("event_id", value)
 
 
 def code(record: Record, name: str) -> str:
     value = string(record, name)
     if _CODE_RE.match(value) is None:
         raise Invalid(_code_rejection(name))
-    return value
+    return _no_nik(name, value)
 
 
 def opt_code(record: Record, name: str) -> str | None:
     value = opt_string(record, name)
     if value is not None and _CODE_RE.match(value) is None:
         raise Invalid(_code_rejection(name))
+    return value if value is None else _no_nik(name, value)
+
+
+def _no_nik(name: str, value: str) -> str:
+    if _NIK_RUN.search(value) is not None:
+        reason = f"{name}: must not contain 16 digits in a row (a NIK must not travel in an identifier)."
+        raise Invalid(Rejection(IDENTIFIER_HOLDS_NIK, reason))
     return value
 
 

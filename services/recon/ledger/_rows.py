@@ -85,7 +85,6 @@ def _enrolment_row(e: EnrolmentEvent, now: int) -> Row:
         e.coverage_end,
         ",".join(e.paid_months),
         e.amount,
-        e.termination_reason,
         e.source_system,
         lin.topic,
         lin.partition,
@@ -112,7 +111,6 @@ ENROLMENT: RowCodec[EnrolmentEvent] = RowCodec(
         "coverage_end",
         "paid_months",
         "amount",
-        "termination_reason",
         "source_system",
         *_LINEAGE_COLUMNS,
     ),
@@ -319,7 +317,7 @@ def enrolment_from_row(row: RowMapping) -> EnrolmentEvent:
         coverage_end=row["coverage_end"],
         paid_months=_months(row["paid_months"]),
         amount=row["amount"],
-        termination_reason=row["termination_reason"],
+        termination_reason=None,  # not stored: free text can name a person
         source_system=row["source_system"],
         lineage=_lineage_from_row(row),
     )

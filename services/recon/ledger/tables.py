@@ -5,7 +5,8 @@ the reconciler aggregates with plain SELECTs. Changing anything here needs a mig
 ``recon/ledger/migrations/versions`` (a unit test compares the two).
 
 No table has a NIK column: a worker is ``worker_key`` (a keyed hash of the NIK) and ``nik_region``
-(the NIK's 4-digit region of issue, not personal on its own).
+(the NIK's 4-digit region of issue, not personal on its own). Free text a producer could fill with a
+name (``termination_reason``) is not stored either.
 
 Strings are unbounded ``Text``: a length limit here would turn a value that passed domain
 validation into a permanent database error that stops the consumer.
@@ -94,7 +95,7 @@ enrolment_events = Table(
     Column("coverage_end", Date, nullable=True),
     Column("paid_months", Text, nullable=False),  # "2025-01,2025-02" ascending; "" for none
     Column("amount", BigInteger, nullable=False),
-    Column("termination_reason", Text, nullable=True),
+    # termination_reason is validated but not stored: free text can name a person (migration 0003).
     Column("source_system", Text, nullable=True),
     *_lineage(nullable=False),
     Column("batch_id", BigInteger, nullable=True),  # ingest_batches.id; NULL only for rows before 0002
