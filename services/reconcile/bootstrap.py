@@ -44,9 +44,14 @@ def build_store(settings: Settings) -> tuple[Ledger, ReconcileStore]:
     return Ledger(engine), ReconcileStore(engine, holder=holder)
 
 
-def run(settings: Settings, *, stop: threading.Event, idle_exit: float | None) -> None:
-    """Build the service, serve /metrics, /healthz, /readyz and the status page at /, run it."""
+def run(settings: Settings, *, stop: threading.Event, idle_exit: float | None, rebuild: bool = False) -> None:
+    """Build the service, serve /metrics, /healthz, /readyz and the status page at /, run it.
+
+    ``rebuild`` first forgets every folded state, so the events are folded again from the ledger
+    (after a change to how coverage is derived, or to fill rows a migration added)."""
     service = build(settings)
+    if rebuild:
+        service.rebuild()
     metrics.BUILD_INFO.info({"version": version("rentan-recon"), "service": "reconcile"})
 
     def page() -> tuple[str, bytes]:

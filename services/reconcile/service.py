@@ -15,6 +15,7 @@ alert is lost or re-sent. Only compact per-worker rows are kept in memory, rebui
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -68,12 +69,20 @@ class CoverageCache:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, WorkerRow]] = {}
 
-    def load(self, coverages: Iterable[WorkerCoverage]) -> int:
+    def load(self, rows: Iterable[tuple[str, str, WorkerRow]]) -> int:
+        """Replace the cache with (agreement id, worker key, row) triples; returns how many."""
         self.rows = {}
         n = 0
-        for cov in coverages:
-            self.put(cov)
-            n += 1
+        gc.disable()  # a million small tuples would otherwise trigger many useless collections
+        try:
+            for agreement_id, worker_key, row in rows:
+                workers = self.rows.get(agreement_id)
+                if workers is None:
+                    workers = self.rows[agreement_id] = {}
+                workers[worker_key] = row
+                n += 1
+        finally:
+            gc.enable()
         return n
 
     def put(self, cov: WorkerCoverage) -> None:
@@ -120,15 +129,26 @@ class ReconcileService:
     def run(self, *, stop: threading.Event, idle_exit: float | None = None) -> None:
         self._db("check the ledger schema", self._ledger.check_schema_current)
         idle_since = self._clock.monotonic()
-        while not stop.is_set():
-            worked = self.step()
-            if worked:
-                idle_since = self._clock.monotonic()
-            elif idle_exit is not None and self._clock.monotonic() - idle_since >= idle_exit and self._leader:
-                log.info("caught up and idle: exiting", extra={"idle_seconds": idle_exit})
-                return
-            if not worked:
-                stop.wait(self._s.reconcile_interval_seconds)
+        try:
+            while not stop.is_set():
+                worked = self.step()
+                if worked:
+                    idle_since = self._clock.monotonic()
+                elif (
+                    idle_exit is not None
+                    and self._clock.monotonic() - idle_since >= idle_exit
+                    and self._leader
+                ):
+                    log.info("caught up and idle: exiting", extra={"idle_seconds": idle_exit})
+                    return
+                if not worked:
+                    stop.wait(self._s.reconcile_interval_seconds)
+        finally:
+            if self._leader:
+                try:
+                    self._store.release_lease()
+                except Exception as exc:  # it expires on its own; don't hide what stopped the loop
+                    log.warning("could not release the lease", extra={"error": type(exc).__name__})
 
     def step(self) -> bool:
         """One round; True when it folded batches or published alert changes."""
@@ -144,7 +164,7 @@ class ReconcileService:
         try:
             if not self._leader:
                 self._become_leader()
-            folded = self._fold()
+            folded = self._drain()
             due = self._clock.monotonic() - self._last_full >= self._s.reconcile_full_pass_seconds
             changes = 0
             if folded or due:
@@ -169,9 +189,17 @@ class ReconcileService:
     def _load_state(self) -> int:
         """Everything kept in memory, rebuilt from the ledger. Returns how many coverages."""
         self._alerts = self._db("load alert states", self._store.alert_states)
-        n = self._db("load coverage", lambda: self._cache.load(self._store.iter_coverages()))
+        n = self._db("load coverage", lambda: self._cache.load(self._store.iter_rows()))
         self._multi = set(self._db("find multiply funded workers", self._store.agreements_per_worker))
         return n
+
+    def rebuild(self) -> None:
+        """Forget the folded state (under the lease) so that every ingest batch is folded again."""
+        now = self._clock.now_ms()
+        if not self._db("take the reconciler lease", lambda: self._store.acquire_lease(now)):
+            raise LeaseLost("another reconciler holds the lease: stop it before rebuilding")
+        self._db("forget folded state", self._store.reset_folds)
+        log.info("folded state forgotten: every batch will be folded again")
 
     def snapshot(self, now_ms: int) -> tuple[Evaluation, int]:
         """Figures from the folded ledger state with the stored alerts, for `recon status` (writes
@@ -182,6 +210,18 @@ class ReconcileService:
         return dataclasses.replace(evaluation, alerts=self._alerts, changes=()), pending
 
     # --- 1. fold ------------------------------------------------------------------------------------
+    def _drain(self, budget_seconds: float = 2.0) -> int:
+        """Fold pending batches until none is left (or the time budget is spent), so one evaluation
+        covers them all and the backlog cannot outgrow the loop. Returns the oldest commit folded."""
+        oldest = 0
+        deadline = self._clock.monotonic() + budget_seconds
+        while True:
+            committed = self._fold()
+            if committed:
+                oldest = min(oldest, committed) if oldest else committed
+            if not committed or self._clock.monotonic() >= deadline:
+                return oldest
+
     def _fold(self) -> int:
         """Fold pending batches; returns the commit time of the oldest one folded (0 if none)."""
         batches = self._db("read pending batches", self._store.pending_batches)
@@ -258,7 +298,7 @@ class ReconcileService:
         by_worker: dict[str, list[WorkerCoverage]] = {}
         for cov in claim_workers:
             by_worker.setdefault(cov.worker_key, []).append(cov)
-        backlog = self._db("read coverage backlog", self._store.coverage_backlog)
+        backlog = self._db("read coverage backlog", lambda: self._store.coverage_backlog(agreements))
         inputs = RuleInputs(
             now_ms=now_ms,
             figures=figures,
@@ -267,7 +307,7 @@ class ReconcileService:
             claims=claims,
             claim_coverages=by_worker,
             branch_last_event_ms=self._db("read branch activity", self._store.branch_activity),
-            orphans={a: b for a, b in backlog.items() if a not in agreements},
+            orphans=backlog,
         )
         signals = evaluate(inputs, self._config, self._policy, utc_offset_minutes=self._s.utc_offset_minutes)
         states, changes = evolve(self._alerts, signals, now_ms, self._policy)

@@ -7,6 +7,7 @@ the reconciler's lease, so a reconciler that lost its lease (another took over) 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -29,7 +30,7 @@ from recon.ledger import (
     outbox_rows,
     tables,
 )
-from reconcile.domain import AlertState, ClaimState, OrphanBacklog, WorkerCoverage
+from reconcile.domain import AlertState, ClaimState, OrphanBacklog, WorkerCoverage, WorkerRow, to_row
 
 T = TypeVar("T")
 LEASE = "reconcile"
@@ -62,6 +63,14 @@ class ReconcileStore:
         """Take or renew the 'reconcile' lease; False while another live reconciler holds it."""
         with self._writer.begin() as conn:
             return self._renew(conn, now_ms)
+
+    def release_lease(self) -> None:
+        """Give the lease up at a clean exit, so a successor need not wait for it to expire."""
+        t = tables.leases
+        with self._writer.begin() as conn:
+            conn.execute(
+                update(t).where(t.c.name == LEASE, t.c.holder == self.holder).values(expires_at_ms=0)
+            )
 
     def _renew(self, conn: Connection, now_ms: int) -> bool:
         t = tables.leases
@@ -114,14 +123,18 @@ class ReconcileStore:
                     out[cov.key] = cov
         return out
 
-    def iter_coverages(self) -> Iterator[WorkerCoverage]:
-        """Every folded coverage, streamed (the full reload at start and in `recon status`)."""
+    def iter_rows(self) -> Iterator[tuple[str, str, WorkerRow]]:
+        """(agreement id, worker key, row) of every enrolled coverage, straight from the driver:
+        the bulk read a reconciler does when it takes the lease."""
+        sql = (
+            "SELECT agreement_id, worker_key, row_start, row_last, row_term, row_start_m, row_last_m, "
+            "row_paid_mask, nik_region FROM worker_coverage WHERE row_start IS NOT NULL"
+        )
         with self._engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=20_000).execute(
-                select(tables.worker_coverage)
-            )
-            for row in result.mappings():
-                yield coverage_from_row(row)
+            cursor = conn.execution_options(stream_results=True).exec_driver_sql(sql)
+            while chunk := cursor.fetchmany(50_000):
+                for aid, key, start, last, term, start_m, last_m, mask, region in chunk:
+                    yield aid, key, (start, last, term, start_m, last_m, int(mask, 16), region)
 
     def coverages_of_workers(self, worker_keys: Collection[str]) -> list[WorkerCoverage]:
         t = tables.worker_coverage
@@ -146,10 +159,14 @@ class ReconcileStore:
                 out.update({k: n for k, n in conn.execute(query.where(t.c.worker_key.in_(chunk)))})
             return out
 
-    def coverage_backlog(self) -> dict[str, OrphanBacklog]:
-        """Per agreement id, how many coverages reference it and since when (for orphan events)."""
+    def coverage_backlog(self, known: Collection[str]) -> dict[str, OrphanBacklog]:
+        """Per agreement id not in ``known``, how many coverages reference it and since when."""
         t = tables.worker_coverage
-        query = select(t.c.agreement_id, func.count(), func.min(t.c.first_seen_ms)).group_by(t.c.agreement_id)
+        query = (
+            select(t.c.agreement_id, func.count(), func.min(t.c.first_seen_ms))
+            .where(t.c.agreement_id.not_in(list(known)))
+            .group_by(t.c.agreement_id)
+        )
         with self._engine.connect() as conn:
             return {a: OrphanBacklog(count=n, first_seen_ms=int(f)) for a, n, f in conn.execute(query)}
 
@@ -267,7 +284,15 @@ class ReconcileStore:
 # --- rows <-> domain values -----------------------------------------------------------------------
 def coverage_to_row(c: WorkerCoverage, now_ms: int) -> dict[str, Any]:
     rank, at, event_id = c.facts_from
+    row = to_row(c)
+    start, last, term, start_m, last_m, mask = (None,) * 6 if row is None else row[:6]
     return {
+        "row_start": start,
+        "row_last": last,
+        "row_term": term,
+        "row_start_m": start_m,
+        "row_last_m": last_m,
+        "row_paid_mask": None if mask is None else format(mask, "x"),
         "worker_key": c.worker_key,
         "agreement_id": c.agreement_id,
         "nik_region": c.nik_region,
@@ -330,8 +355,13 @@ def _to_json(value: Any) -> str:
 
 def _from_json(cls: type[T], text: str) -> T:
     data = json.loads(text)
-    hints = typing.get_type_hints(cls)
+    hints = _hints(typing.cast(Any, cls))
     return cls(**{name: _convert(hints[name], data[name]) for name in data})
+
+
+@functools.cache
+def _hints(cls: Any) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _convert(hint: Any, value: Any) -> Any:

@@ -104,6 +104,11 @@ def test_over_quota_fires_then_resolves_on_the_alerts_topic_and_restarts_resend_
     (row,) = json.loads(status.stdout)
     assert row["agreement_id"] == "PKS-TEST" and row["active"] == 2 and row["quota"] == 3
 
+    # Folding everything again from the stored events gives the same figures and re-sends nothing.
+    assert run_recon(env, "reconcile", "--rebuild", "--idle-exit", "2").returncode == 0
+    assert json.loads(run_recon(env, "status", "--format", "json").stdout) == [row]
+    assert [a for a in _alerts(topic_names, catalogue, expect=2) if a["rule"] == "over_quota"] == over_quota
+
 
 def test_outbox_relay_recovers_rows_sent_before_a_crash_and_sends_each_row_once(
     topic_names: Any, sqlite_url: str

@@ -138,12 +138,12 @@ def test_recon_db_upgrade_then_current(sqlite_url: str, monkeypatch: pytest.Monk
     assert code != 0 and "run `recon db upgrade`" in out
 
     code, out = _recon("db", "upgrade")
-    assert code == 0 and "upgraded from revision none (empty) to 0003" in out
+    assert code == 0 and "upgraded from revision none (empty) to 0004" in out
     code, out = _recon("db", "upgrade")
-    assert code == 0 and "already at revision 0003" in out
+    assert code == 0 and "already at revision 0004" in out
 
     code, out = _recon("db", "current", "--check")
-    assert code == 0 and "revision 0003" in out and "up to date" in out
+    assert code == 0 and "revision 0004" in out and "up to date" in out
 
 
 def test_recon_db_never_prints_the_password(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -54,6 +54,10 @@ def ingest(
 def reconcile(
     ctx: typer.Context,
     idle_exit: IdleExit = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option("--rebuild", help="Forget the folded coverage and fold every stored event again first."),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Fold new ledger data, evaluate coverage rules, publish alert changes to the alerts topic."""
@@ -63,4 +67,4 @@ def reconcile(
     logs.configure(log_level.upper())
     settings = settings_from(ctx)
     stop = _stop_on_signals()
-    run_reconcile(settings, stop=stop, idle_exit=idle_exit)
+    run_reconcile(settings, stop=stop, idle_exit=idle_exit, rebuild=rebuild)

@@ -220,6 +220,13 @@ worker_coverage = Table(
     Column("facts_event_id", Text, nullable=False),
     Column("first_seen_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+    # reconcile.domain.WorkerRow, derived at fold time (migration 0004); NULL until enrolled.
+    Column("row_start", BigInteger, nullable=True),  # first covered day, date ordinal
+    Column("row_last", BigInteger, nullable=True),  # last covered day, date ordinal
+    Column("row_term", BigInteger, nullable=True),  # termination day, date ordinal
+    Column("row_start_m", BigInteger, nullable=True),  # month index of the first covered day
+    Column("row_last_m", BigInteger, nullable=True),  # month index of the last covered day
+    Column("row_paid_mask", Text, nullable=True),  # paid months as hex bits from row_start_m
     PrimaryKeyConstraint("worker_key", "agreement_id"),
     Index(None, "agreement_id"),
 )
