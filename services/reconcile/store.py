@@ -16,7 +16,7 @@ from datetime import date
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, RowMapping, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, RowMapping, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from recon.domain.events import BranchTotals, ClaimEvent, EnrolmentEvent, Programme
@@ -114,13 +114,16 @@ class ReconcileStore:
     # --- coverage ------------------------------------------------------------------------------
     def coverages(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], WorkerCoverage]:
         t = tables.worker_coverage
+        wanted = set(keys)
         out: dict[tuple[str, str], WorkerCoverage] = {}
         with self._engine.connect() as conn:
-            for chunk in _chunks(list(keys)):
-                query = select(t).where(tuple_(t.c.worker_key, t.c.agreement_id).in_(chunk))
-                for row in conn.execute(query).mappings():
-                    cov = coverage_from_row(row)
-                    out[cov.key] = cov
+            # By worker key alone, the primary key's leading column: SQLite does not use the index
+            # for a (worker_key, agreement_id) IN (...) of row values, and would scan every coverage.
+            for chunk in _chunks(sorted({w for w, _ in wanted})):
+                for row in conn.execute(select(t).where(t.c.worker_key.in_(chunk))).mappings():
+                    if (row["worker_key"], row["agreement_id"]) in wanted:
+                        cov = coverage_from_row(row)
+                        out[cov.key] = cov
         return out
 
     def iter_rows(self) -> Iterator[tuple[str, str, WorkerRow]]:
