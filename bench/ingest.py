@@ -1,0 +1,867 @@
+"""Benchmark: ingest throughput. Consume alone, consume + decode, and the whole ingest service into
+SQLite and into PostgreSQL, all measured in one run, with each variant's peak memory.
+
+Usage:
+    .venv/bin/python bench/ingest.py [--events N] [--runs R] [--postgres-url URL] [--invalid SHARE]
+                                     [--variants consume,decode,sqlite,postgres] [--profile]
+
+Setup (not timed): a LocalBroker on free ports in a temporary home (or the broker named by
+RECON_KAFKA_BOOTSTRAP_SERVERS), PostgreSQL from scripts/postgres.sh in a temporary folder on a free
+port (or the server of --postgres-url, whose role needs CREATEDB), six fresh topics with 6 partitions,
+and N enrolment events produced once (key = NIK): each a different worker somewhere in Sulawesi
+Tengah, mostly CONTRIBUTION_PAID and ENROLLED, a few TERMINATED, a fifth written by v1 producers, and
+a small share (--invalid, default 0.2%) bad: a NIK with an impossible birth date, a contribution
+paying nothing, trailing bytes after the datum. So the dead-letter path runs as it does in production.
+
+Measured: every run reads the whole enrolments topic from the beginning in a fresh consumer group,
+in a child process of its own (its peak RSS, ru_maxrss, is its alone). R rounds; in each round every
+variant runs once, the order rotating from round to round, so the machine's noise hits all alike.
+- consume alone: a kafka-python consumer configured as the service's, subscribed to the four data
+  topics, poll(max_records=5000) until N messages are seen;
+- consume + decode: the same, plus SchemaCatalogue.decode of every value (our strict decoder);
+- whole ingest, SQLite / PostgreSQL: the real IngestService from ingest.bootstrap.build, on a fresh
+  database migrated and given the events' agreement beforehand (not timed), run with no idle exit.
+The clock runs from subscribe (or run()) to the moment the last message is handled. For the service
+that is when the IngestService.handle call that reaches N returns: the batch is then in the ledger
+with its offsets, its dead letters sent and marked, its offsets committed to Kafka; the bench then
+sets the stop event. Joining the group is inside every variant's time; "first batch" shows how much.
+After each service run the ledger is checked: every valid event stored, every invalid one in the
+outbox and sent.
+
+Prints the machine and versions, then per variant: the median events/s, each round's figure, the
+ratio to consume + decode, the median time to the first batch, the median CPU time per event of the
+measuring process (all its threads; not the broker's or PostgreSQL's: on a busy machine it moves far
+less than the wall-clock rate), and the peak RSS; then the ratios round by round, and the verdict on
+the goal (whole ingest at least half as fast as consume + decode).
+--profile: then, in this process, the SQLite and PostgreSQL ingests once more with timers around the
+service's parts (where the time goes, without a profiler's distortion), and the SQLite ingest under
+cProfile: the top 15 functions by cumulative and by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import gc
+import json
+import os
+import platform
+import pstats
+import random
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+# Run as a script, this file's folder comes first on sys.path, and this file is called ingest.py: it
+# would shadow the service's `ingest` package. The bench imports nothing from its own folder.
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
+REPO = Path(__file__).resolve().parents[1]
+POSTGRES_SH = REPO / "scripts" / "postgres.sh"
+VARIANTS = {
+    "consume": "consume alone",
+    "decode": "consume + decode",
+    "sqlite": "whole ingest, SQLite",
+    "postgres": "whole ingest, PostgreSQL",
+}
+BASELINE = "decode"
+NIK_KEY = "bench-only-nik-hashing-key-32bytes"
+BATCH = 5_000
+PARTITIONS = 6
+AGREEMENT_ID = "PKS-72-2025-APBDP"
+SULTENG = ("7271", "7271", "7271", "7201", "7202", "7203", "7204", "7205", "7206", "7207", "7208", "7210")
+DEAD_LETTER_RETENTION = str(30 * 24 * 3600 * 1000)
+
+
+# --- the events ---------------------------------------------------------------------------------------------
+
+
+def enrolment_messages(catalogue: Any, count: int, invalid_share: float, seed: int = 72) -> Iterator[Any]:
+    """(key, value, outcome) for ``count`` enrolment messages; outcome is 'valid', 'validation' or 'codec'.
+
+    Every message is a different worker (region, district and serial spell the index) and event id.
+    """
+    rng = random.Random(seed)
+    start_ms = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    every = round(1 / invalid_share) if invalid_share > 0 else 0
+    for i in range(count):
+        region, rest = SULTENG[i % len(SULTENG)], i // len(SULTENG)
+        birth = f"{rng.randint(1, 28) + rng.choice((0, 40)):02d}{rng.randint(1, 12):02d}{rng.randint(60, 99)}"
+        nik = f"{region}{rest % 30 + 1:02d}{birth}{rest // 30 % 9999 + 1:04d}"
+        record = _enrolment(rng, i, nik, start_ms)
+        bad = every and i % every == every // 2
+        kind = ("validation", "validation", "codec")[i // every % 3] if bad else "valid"
+        if bad and kind == "validation":
+            if record["event_type"] == "CONTRIBUTION_PAID":
+                record["amount"] = 0  # paid_months_count: a contribution that pays nothing
+            else:
+                record["nik"] = nik[:6] + "3102" + nik[10:]  # nik_birth_date: 31 February
+        v1 = rng.random() < 0.2  # old branch applications still publish with schema v1
+        if v1:
+            record.pop("source_system")
+        value = catalogue.encode("enrolment", record, version=1 if v1 else None)
+        if bad and kind == "codec":
+            value += b"\x00"  # trailing_bytes
+        yield nik.encode(), value, kind
+
+
+def _enrolment(rng: random.Random, i: int, nik: str, start_ms: int) -> dict[str, Any]:
+    roll = rng.random()
+    kind = "CONTRIBUTION_PAID" if roll < 0.55 else "ENROLLED" if roll < 0.95 else "TERMINATED"
+    months: list[str] = []
+    if kind == "CONTRIBUTION_PAID":
+        span = rng.choices((1, 2, 3, 6, 12), weights=(60, 15, 15, 7, 3))[0]
+        first = rng.randint(1, 13 - span)
+        months = [f"2025-{m:02d}" for m in range(first, first + span)]
+    coverage_start = date.fromordinal(date(2025, 1, 1).toordinal() + rng.randrange(150))
+    return {
+        "event_id": f"sulteng-2025-{i:09d}",
+        "event_type": kind,
+        "occurred_at": start_ms + rng.randrange(300 * 86_400_000),
+        "branch_code": rng.choice(("PALU", "PALU", "LUWUK", "TOLITOLI")),
+        "agreement_id": AGREEMENT_ID,
+        "nik": nik,
+        "programmes": ["JKK", "JKM"],
+        "declared_income": 1_000_000,
+        "coverage_start": coverage_start,
+        "coverage_end": date(2025, 12, 31) if kind == "TERMINATED" else None,
+        "paid_months": months,
+        "amount": 16_800 * len(months),
+        "termination_reason": "no longer an informal worker" if kind == "TERMINATED" else None,
+        "source_system": rng.choice((None, "SIPP-Palu 3.2", "SMILE 2.1")),
+    }
+
+
+def agreement_record() -> dict[str, Any]:
+    """Pemprov Sulawesi Tengah's APBD-P 2025 agreement for 100,402 workers, JKK+JKM."""
+    return {
+        "agreement_id": AGREEMENT_ID,
+        "version": 1,
+        "funder_name": "Pemprov Sulawesi Tengah",
+        "funder_level": "PROVINCE",
+        "region_code": "72",
+        "branch_code": "PALU",
+        "budget_source": "APBD_P",
+        "programmes": ["JKK", "JKM"],
+        "quota_workers": 100_402,
+        "budget_rupiah": 100_402 * 16_800 * 12,
+        "monthly_premium_rupiah": 16_800,
+        "period_start": date(2025, 1, 1),
+        "period_end": date(2025, 12, 31),
+        "ramp": [
+            {"month": "2025-03", "target_workers": 50_000},
+            {"month": "2025-09", "target_workers": 100_402},
+        ],
+        "target_population": 978_084,
+    }
+
+
+# --- one measured run (in a child process, or in this one for --profile) ------------------------------------
+
+
+@dataclass
+class Marks:
+    start: float = 0.0
+    first: float | None = None  # when the first batch of records arrived
+    end: float | None = None
+    seen: int = 0
+    cpu_start: float = 0.0  # time.process_time(): this process's CPU, all its threads
+    cpu_end: float = 0.0
+
+    def begin(self) -> None:
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
+
+    def finish(self) -> None:
+        self.end, self.cpu_end = time.perf_counter(), time.process_time()
+
+
+def child_main() -> None:
+    """``--child``: run the job read from stdin, print its result as one JSON line."""
+    job = json.loads(sys.stdin.read())
+    result = consume_run(job) if job["variant"] in ("consume", "decode") else ingest_run(job)
+    result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(result), flush=True)
+
+
+def consume_run(job: dict[str, Any]) -> dict[str, Any]:
+    from recon.kafka.clients import make_consumer
+    from recon.settings import load_settings
+
+    settings = load_settings(overrides=job["settings"])
+    subjects = {settings.topic_enrolments: "enrolment", settings.topic_claims: "claim"}
+    subjects |= {settings.topic_agreements: "agreement", settings.topic_branch_totals: "branch-totals"}
+    decode = _decoder(settings) if job["variant"] == "decode" else None
+    consumer = make_consumer(  # as ingest.bootstrap.build configures the service's consumer
+        settings,
+        group_id=settings.consumer_group,
+        client_id=f"recon-bench-{job['variant']}",
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+        max_poll_interval_ms=300_000,
+    )
+    total, timeout_ms = job["total"], int(settings.poll_timeout_seconds * 1000)
+    marks, undecodable = Marks(), 0
+    marks.begin()
+    deadline = marks.start + job["timeout"]
+    consumer.subscribe(list(settings.data_topics()))
+    while marks.seen < total:
+        polled = consumer.poll(timeout_ms=timeout_ms, max_records=settings.batch_max_records)
+        for records in polled.values():
+            if marks.first is None:
+                marks.first = time.perf_counter()
+            if decode is not None:
+                undecodable += decode(records, subjects)
+            marks.seen += len(records)
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"saw {marks.seen:,} of {total:,} messages in {job['timeout']} s")
+    marks.finish()
+    consumer.close(autocommit=False)
+    return _timing(marks) | {"undecodable": undecodable}
+
+
+def _decoder(settings: Any) -> Callable[[list[Any], dict[str, str]], int]:
+    from recon.avro import DecodeError, SchemaCatalogue
+
+    catalogue = SchemaCatalogue.load(settings.schemas_dir, max_message_bytes=settings.max_message_bytes)
+
+    def decode_all(records: list[Any], subjects: dict[str, str]) -> int:
+        bad = 0
+        for record in records:
+            try:
+                catalogue.decode(record.value, subjects[record.topic])
+            except DecodeError:
+                bad += 1
+        return bad
+
+    return decode_all
+
+
+def ingest_run(
+    job: dict[str, Any], instrument: Callable[[Any, Marks], Callable[[], None]] | None = None
+) -> Any:
+    """The real service until it has handled ``total`` messages; then the ledger is checked."""
+    from ingest.bootstrap import build
+    from recon.settings import load_settings
+
+    settings = load_settings(overrides=job["settings"])
+    service = build(settings)
+    stop, marks, total = threading.Event(), Marks(), job["total"]
+    handle = service.handle
+
+    def counted(messages: Any) -> Any:
+        if marks.first is None:
+            marks.first = time.perf_counter()
+        processed = handle(messages)
+        marks.seen += len(messages)
+        if marks.seen >= total:
+            marks.finish()
+            stop.set()
+        return processed
+
+    service.handle = counted  # the instance attribute shadows the method the loop calls
+    undo = instrument(service, marks) if instrument is not None else None
+    watchdog = threading.Timer(job["timeout"], stop.set)
+    watchdog.daemon = True
+    watchdog.start()
+    marks.begin()
+    try:
+        service.run(stop=stop, idle_exit=None)
+    finally:
+        watchdog.cancel()
+        if undo is not None:
+            undo()
+        with contextlib.suppress(Exception):  # run() closes only the consumer, not the relay's producer
+            service._relay._producer.close(timeout=5)
+    if marks.end is None:
+        raise TimeoutError(f"handled {marks.seen:,} of {total:,} messages in {job['timeout']} s")
+    return _timing(marks) | _ledger_facts(settings.database_url.get_secret_value())
+
+
+def _timing(marks: Marks) -> dict[str, Any]:
+    assert marks.end is not None and marks.first is not None
+    return {
+        "seconds": marks.end - marks.start,
+        "cpu_seconds": marks.cpu_end - marks.cpu_start,
+        "first_batch": marks.first - marks.start,
+        "seen": marks.seen,
+    }
+
+
+def _ledger_facts(url: str) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from recon.ledger import Ledger, create_engine_for
+    from recon.ledger.tables import outbox
+
+    ledger = Ledger(create_engine_for(url))
+    try:
+        stored = ledger.count_events()["enrolment"]
+        with ledger.engine.connect() as conn:
+            dead = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+            sent = conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.sent_at_ms.is_not(None))
+            ).scalar_one()
+    finally:
+        ledger.engine.dispose()
+    return {"stored": stored, "dead_letters": dead, "sent": sent}
+
+
+# --- the environment: broker, PostgreSQL, topics, databases -------------------------------------------------
+
+
+def free_ports(count: int) -> list[int]:
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
+def start_broker(stack: contextlib.ExitStack, folder: Path) -> str:
+    from recon.broker import LocalBroker
+
+    port, controller_port = free_ports(2)
+    broker = LocalBroker(home=folder / "kafka", port=port, controller_port=controller_port)
+    stack.callback(broker.stop)
+    return broker.start()
+
+
+def start_postgres(stack: contextlib.ExitStack) -> str:
+    # Not under our temporary folder: postgres.sh chowns its folder to `postgres`, who must reach it.
+    folder = tempfile.mkdtemp(prefix="recon-bench-pg-")
+    stack.callback(shutil.rmtree, folder, True)
+    stack.callback(_postgres_sh, "stop", folder)
+    env = {**os.environ, "RECON_PG_PORT": str(free_ports(1)[0])}
+    return _postgres_sh("start", folder, env=env).splitlines()[-1]
+
+
+def _postgres_sh(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([str(POSTGRES_SH), *args], capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        sys.exit(f"scripts/postgres.sh {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout.strip()
+
+
+@dataclass
+class Bench:
+    """What every run shares: where the broker and the database server are, the topics, the counts."""
+
+    bootstrap: str
+    prefix: str
+    folder: Path
+    postgres_url: str | None
+    total: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    timeout: float = 900.0
+    created_topics: list[str] = field(default_factory=list)
+
+    def overrides(self, **extra: Any) -> dict[str, Any]:
+        names = ("enrolments", "claims", "agreements", "branch-totals", "coverage-alerts", "dead-letters")
+        fields = ("enrolments", "claims", "agreements", "branch_totals", "alerts", "dead_letters")
+        return {
+            "kafka_bootstrap_servers": self.bootstrap,
+            **{f"topic_{f}": self.prefix + name for f, name in zip(fields, names, strict=True)},
+            "topic_partitions": PARTITIONS,
+            "nik_hash_key": NIK_KEY,
+            "batch_max_records": BATCH,
+            **extra,
+        }
+
+    def ensure_topics(self, **extra: Any) -> Any:
+        from recon.kafka.topics import ensure_topics
+        from recon.settings import load_settings
+
+        settings = load_settings(overrides=self.overrides(**extra))
+        self.created_topics += ensure_topics(self.bootstrap, settings)
+        return settings
+
+    def job(self, variant: str, tag: str) -> tuple[dict[str, Any], Callable[[], None]]:
+        """A fresh consumer group, and for the service a fresh dead-letter topic and database."""
+        extra: dict[str, Any] = {"consumer_group": f"bench-{variant}-{tag}-{uuid.uuid4().hex[:6]}"}
+        cleanup: Callable[[], None] = _nothing
+        if variant in ("sqlite", "postgres"):
+            extra["topic_dead_letters"] = f"{self.prefix}dead-letters-{variant}-{tag}"
+            self.ensure_topics(**extra)
+            url, cleanup = self.fresh_database(variant, tag)
+            extra["database_url"] = url
+        job = {"variant": variant, "settings": self.overrides(**extra), "total": self.total}
+        return job | {"timeout": self.timeout}, cleanup
+
+    def fresh_database(self, variant: str, tag: str) -> tuple[str, Callable[[], None]]:
+        from recon.ledger import Ledger, create_engine_for, upgrade
+
+        if variant == "sqlite":
+            path = self.folder / f"ledger-{tag}.db"
+            url = f"sqlite:///{path}"
+
+            def cleanup() -> None:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+        else:
+            assert self.postgres_url is not None
+            url, cleanup = create_postgres_database(self.postgres_url, f"bench_{tag}_{uuid.uuid4().hex[:8]}")
+        upgrade(url)
+        ledger = Ledger(create_engine_for(url))
+        try:
+            ledger.upsert_agreements([known_agreement()])
+        finally:
+            ledger.engine.dispose()
+        return url, cleanup
+
+
+def _nothing() -> None:
+    pass
+
+
+def create_postgres_database(server_url: str, name: str) -> tuple[str, Callable[[], None]]:
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    server = sa.make_url(server_url)
+    if server.drivername == "postgresql":
+        server = server.set(drivername="postgresql+psycopg")
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        # FORCE cannot end an autovacuum worker (a superuser's) busy with the new rows: wait for it.
+        for attempt in range(20):
+            try:
+                with admin.connect() as conn:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                break
+            except sa.exc.DBAPIError as exc:
+                if attempt == 19:
+                    log(f"could not drop database {name} ({type(exc.orig).__name__}): drop it by hand")
+                time.sleep(0.5)
+        admin.dispose()
+
+    return server.set(database=name).render_as_string(hide_password=False), drop
+
+
+def known_agreement() -> Any:
+    from recon.domain.validation import ValidationContext, validate_agreement
+    from recon.settings import load_settings
+
+    settings = load_settings(overrides={"nik_hash_key": NIK_KEY})
+    ctx = ValidationContext(settings.domain(), time.time_ns() // 1_000_000, NIK_KEY.encode(), {})
+    agreement = validate_agreement(agreement_record(), None, ctx)
+    assert not hasattr(agreement, "code"), agreement
+    return agreement
+
+
+def produce(bench: Bench, events: int, invalid_share: float) -> None:
+    """The N enrolment messages, once; then check the topic holds exactly N."""
+    from kafka import TopicPartition
+
+    from recon.avro import SchemaCatalogue
+    from recon.kafka.clients import make_consumer, make_producer
+
+    settings = bench.ensure_topics()
+    catalogue = SchemaCatalogue.load(settings.schemas_dir)
+    producer = make_producer(  # setup only: throughput over the service's per-record safety
+        settings,
+        client_id="recon-bench-producer",
+        acks=1,
+        enable_idempotence=False,
+        linger_ms=20,
+        batch_size=256 * 1024,
+        max_in_flight_requests_per_connection=5,
+    )
+    started = time.perf_counter()
+    for key, value, outcome in enrolment_messages(catalogue, events, invalid_share):
+        producer.send(settings.topic_enrolments, key=key, value=value)
+        bench.outcomes[outcome] += 1
+    producer.flush()
+    producer.close()
+    probe = make_consumer(settings, group_id=None, client_id="recon-bench-probe")
+    try:
+        tps = [TopicPartition(settings.topic_enrolments, p) for p in range(PARTITIONS)]
+        bench.total = sum(probe.end_offsets(tps).values())
+    finally:
+        probe.close()
+    if bench.total != events:
+        sys.exit(f"the enrolments topic holds {bench.total:,} messages, not {events:,}: producing failed")
+    log(f"produced {events:,} messages in {time.perf_counter() - started:.1f} s")
+
+
+# --- rounds and the report ----------------------------------------------------------------------------------
+
+
+def run_child(job: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child"],
+        input=json.dumps(job),
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"the {job['variant']} run failed (exit {done.returncode}); its error is above")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def check(bench: Bench, variant: str, result: dict[str, Any]) -> None:
+    """A figure counts only if the run did all the work: every message, every event where it belongs."""
+    invalid = bench.outcomes["validation"] + bench.outcomes["codec"]
+    expected = {"seen": bench.total}
+    if variant == "decode":
+        expected["undecodable"] = bench.outcomes["codec"]
+    if variant in ("sqlite", "postgres"):
+        expected |= {"stored": bench.outcomes["valid"], "dead_letters": invalid, "sent": invalid}
+    wrong = {k: (result.get(k), v) for k, v in expected.items() if result.get(k) != v}
+    if wrong:
+        sys.exit(f"{VARIANTS[variant]}: (got, expected) {wrong}: the figure would not be comparable")
+
+
+def measure(bench: Bench, variants: list[str], runs: int, warmup: int) -> dict[str, list[dict[str, Any]]]:
+    for w in range(warmup):  # warms the broker's fetch path and the page cache; not recorded
+        job, cleanup = bench.job("consume", f"w{w}")
+        run_child(job)
+        cleanup()
+    results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    for r in range(runs):
+        order = variants[r % len(variants) :] + variants[: r % len(variants)]
+        for variant in order:
+            job, cleanup = bench.job(variant, f"r{r}")
+            try:
+                result = run_child(job)
+            finally:
+                cleanup()
+            check(bench, variant, result)
+            results[variant].append(result)
+            rate = bench.total / result["seconds"]
+            log(
+                f"round {r + 1}/{runs} {VARIANTS[variant]:<26} {rate:>9,.0f} events/s  "
+                f"{result['seconds']:.2f} s"
+            )
+    return results
+
+
+def report(bench: Bench, results: dict[str, list[dict[str, Any]]], runs: int) -> None:
+    rates = {v: [bench.total / r["seconds"] for r in rs] for v, rs in results.items()}
+    medians = {v: statistics.median(rs) for v, rs in rates.items()}
+    base = medians.get(BASELINE)
+    invalid = bench.outcomes["validation"] + bench.outcomes["codec"]
+    print(
+        f"\n{bench.total:,} enrolment events on {PARTITIONS} partitions ({invalid:,} invalid: "
+        f"{bench.outcomes['validation']:,} rejected by validation, {bench.outcomes['codec']:,} undecodable), "
+        f"polls of up to {BATCH:,}; median of {runs} rounds, variants interleaved"
+    )
+    head = (
+        f"{'variant':<26} {'events/s':>9}   {'each round':<{11 * runs}} "
+        f"{'vs decode':>9} {'first batch':>11} {'CPU/event':>9} {'peak RSS':>9}"
+    )
+    print(head)
+    print("-" * len(head))
+    for variant, values in rates.items():
+        rounds = "".join(f"{v:>10,.0f} " for v in values)
+        ratio = f"{medians[variant] / base:.2f}x" if base else "-"
+        first = statistics.median(r["first_batch"] for r in results[variant])
+        cpu = statistics.median(r["cpu_seconds"] for r in results[variant]) / bench.total * 1e6
+        rss = max(r["peak_rss_kib"] for r in results[variant]) / 1024
+        print(
+            f"{VARIANTS[variant]:<26} {medians[variant]:>9,.0f}   {rounds:<{11 * runs}} {ratio:>9} "
+            f"{first:>9.2f} s {cpu:>6.1f} µs {rss:>5.0f} MiB"
+        )
+    if base is None:
+        return
+    print("\nratio per round (same round as its consume + decode run), and the goal of 0.50x:")
+    for variant in ("consume", "sqlite", "postgres"):
+        if variant in rates:
+            paired = [v / b for v, b in zip(rates[variant], rates[BASELINE], strict=True)]
+            verdict = (
+                "" if variant == "consume" else ("  met" if medians[variant] / base >= 0.5 else "  MISSED")
+            )
+            print(f"  {VARIANTS[variant]:<26} " + "  ".join(f"{p:.2f}x" for p in paired) + verdict)
+
+
+def machine(external_broker: bool) -> None:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    versions = []
+    for dist in ("kafka-python", "crc32c", "SQLAlchemy", "psycopg", "pydantic"):
+        try:
+            versions.append(f"{dist} {importlib_metadata.version(dist)}")
+        except importlib_metadata.PackageNotFoundError:
+            versions.append(f"{dist} absent")
+    import sqlite3
+
+    from recon.broker import kafka_version
+
+    print(f"machine: {os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}")
+    broker = "the broker of RECON_KAFKA_BOOTSTRAP_SERVERS" if external_broker else f"Kafka {kafka_version()}"
+    print(
+        f"versions: Python {platform.python_version()}, {', '.join(versions)}, "
+        f"SQLite {sqlite3.sqlite_version}, {broker}"
+    )
+
+
+def postgres_version(url: str) -> str:
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    server = sa.make_url(url)
+    if server.drivername == "postgresql":
+        server = server.set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(server, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(sa.text("SHOW server_version")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- --profile: where the time goes -------------------------------------------------------------------------
+
+
+class Stages:
+    """Wall time per labelled call, counted only once the first batch has arrived (steady state).
+
+    A label is not counted again inside itself (``RowCodec.dicts`` calls ``RowCodec.rows``); with
+    ``inside``, only within calls of that other label. The cyclic garbage collector's pauses are
+    timed apart (gc.callbacks): they happen inside whichever part allocated.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+        self.collections: Counter[int] = Counter()
+        self.gc_seconds = 0.0
+        self._gc_started = 0.0
+        self._depth: Counter[str] = Counter()
+        self._undo: list[Callable[[], None]] = []
+        self.marks = Marks()
+
+    def wrap(self, owner: Any, name: str, label: str, inside: str | None = None) -> None:
+        original = getattr(owner, name)
+        had_own = name in getattr(owner, "__dict__", {})
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if self.marks.first is None or self._depth[label] or (inside and not self._depth[inside]):
+                return original(*args, **kwargs)
+            self._depth[label] += 1
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - started
+                self._depth[label] -= 1
+
+        setattr(owner, name, timed)
+        self._undo.append(lambda: setattr(owner, name, original) if had_own else delattr(owner, name))
+
+    def watch_gc(self) -> None:
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                self._gc_started = time.perf_counter()
+            elif self.marks.first is not None:
+                self.gc_seconds += time.perf_counter() - self._gc_started
+                self.collections[info["generation"]] += 1
+
+        gc.callbacks.append(on_gc)
+        self._undo.append(lambda: gc.callbacks.remove(on_gc))
+
+    def undo(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
+# (label, indent) in print order; the labels at indent 0 partition the steady-state time.
+STAGES = (
+    ("Kafka fetch: KafkaConsumer.poll", 0),
+    ("Processor.process (decode + validate + batch)", 0),
+    ("SchemaCatalogue.decode", 1),
+    ("domain validate()", 1),
+    ("worker_key (HMAC-SHA256 of the NIK)", 2),
+    ("Ledger.write_batch (one transaction)", 0),
+    ("rows from events (RowCodec.rows/dicts)", 1),
+    ("database driver: execute/executemany/COPY", 1),
+    ("database COMMIT (SQLite: with WAL checkpoint)", 1),
+    ("OutboxRelay.flush (dead letters to Kafka)", 0),
+    ("KafkaConsumer.commit (offsets, for lag)", 0),
+    ("Ledger.agreements (reload every 5 s)", 0),
+)
+
+
+def instrument_stages(stages: Stages) -> Callable[[Any, Marks], Callable[[], None]]:
+    def instrument(service: Any, marks: Marks) -> Callable[[], None]:
+        import ingest.pipeline
+        import recon.domain.validation
+        from recon.ledger import _pgcopy, _rows
+
+        stages.marks = marks
+        # The service's parts are private; reaching in is the bench's business, never the code's.
+        (poll, process, decode, validate, hmac, write, rows, driver, commit, relay, offsets, reload) = (
+            label for label, _ in STAGES
+        )
+        dialect = service._ledger.engine.dialect
+        stages.wrap(service._consumer, "poll", poll)
+        stages.wrap(service._processor, "process", process)
+        stages.wrap(service._processor._catalogue, "decode", decode)
+        stages.wrap(ingest.pipeline, "validate", validate)
+        stages.wrap(recon.domain.validation, "worker_key", hmac)
+        stages.wrap(service._ledger, "write_batch", write)
+        stages.wrap(_rows.RowCodec, "rows", rows)
+        stages.wrap(_rows.RowCodec, "dicts", rows)
+        for name in ("do_execute", "do_executemany", "do_execute_no_params"):
+            stages.wrap(dialect, name, driver, inside=write)
+        stages.wrap(_pgcopy, "_copy", driver, inside=write)
+        stages.wrap(dialect, "do_commit", commit, inside=write)
+        stages.wrap(service._relay, "flush", relay)
+        stages.wrap(service._consumer, "commit", offsets)
+        stages.wrap(service._ledger, "agreements", reload)
+        stages.watch_gc()
+        return stages.undo
+
+    return instrument
+
+
+def profile(bench: Bench, variants: list[str]) -> None:
+    for variant in ("sqlite", "postgres"):
+        if variant not in variants:
+            continue
+        stages = Stages()
+        job, cleanup = bench.job(variant, f"split-{variant}")
+        try:
+            result = ingest_run(job, instrument_stages(stages))
+        finally:
+            cleanup()
+        check(bench, variant, result)
+        steady = result["seconds"] - result["first_batch"]
+        cpu = result["cpu_seconds"] / bench.total * 1e6
+        print(
+            f"\nwhere the time goes, {VARIANTS[variant]}, one run in this process, timers, no profiler: "
+            f"{bench.total / result['seconds']:,.0f} events/s, {cpu:.1f} µs CPU/event"
+        )
+        print(
+            f"  {'startup to the first batch (join, seek, outbox recovery)':<58} "
+            f"{result['first_batch']:6.2f} s"
+        )
+        print(f"  {'steady state, from the first batch to the last':<58} {steady:6.2f} s   100%")
+        top = 0.0
+        for label, indent in STAGES:
+            seconds = stages.seconds[label]
+            top += seconds if indent == 0 else 0.0
+            name = "  " * (indent + 1) + label
+            print(f"  {name:<58} {seconds:6.2f} s  {seconds / steady:4.0%}")
+        other = "  the rest (loop, guard, metrics, logging)"
+        print(f"  {other:<58} {steady - top:6.2f} s  {(steady - top) / steady:4.0%}")
+        runs = ", ".join(f"gen{g} x{n}" for g, n in sorted(stages.collections.items()))
+        name = "  cyclic GC pauses, inside the parts above"
+        print(f"  {name:<58} {stages.gc_seconds:6.2f} s  {stages.gc_seconds / steady:4.0%}  ({runs})")
+    if "sqlite" in variants:
+        cprofile_sqlite(bench)
+
+
+def cprofile_sqlite(bench: Bench) -> None:
+    job, cleanup = bench.job("sqlite", "cprofile")
+    profiler = cProfile.Profile()
+    try:
+        profiler.enable()
+        result = ingest_run(job)
+        profiler.disable()
+    finally:
+        cleanup()
+    check(bench, "sqlite", result)
+    print(
+        f"\ncProfile of {VARIANTS['sqlite']} ({bench.total / result['seconds']:,.0f} events/s under the "
+        "profiler, which inflates pure-Python code most), main thread:"
+    )
+    for order in ("cumulative", "tottime"):
+        print(f"\n--- top 15 by {order} ---")
+        stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs().sort_stats(order)
+        stats.print_stats(15)
+
+
+# --- main ---------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--postgres-url", help="a server whose role may CREATE DATABASE; default: start one")
+    parser.add_argument(
+        "--invalid", type=float, default=0.002, help="share of invalid events (default 0.002)"
+    )
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated subset of: %(default)s"
+    )
+    parser.add_argument("--warmup", type=int, default=1, help="untimed consume passes first (default 1)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take (default 900)")
+    parser.add_argument("--profile", action="store_true", help="then show where the whole ingest's time goes")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main()
+        return
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown or not variants:
+        parser.error(f"--variants takes some of {', '.join(VARIANTS)}; unknown: {', '.join(sorted(unknown))}")
+    if not 0 <= args.invalid < 0.5:
+        parser.error("--invalid is a share between 0 and 0.5")
+
+    machine(external_broker=bool(os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS")))
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recon-bench-ingest-")))
+        bootstrap = os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS") or start_broker(stack, folder)
+        postgres = None
+        if "postgres" in variants:
+            postgres = args.postgres_url or start_postgres(stack)
+            print(f"PostgreSQL {postgres_version(postgres)}")
+        bench = Bench(bootstrap, f"bench{uuid.uuid4().hex[:6]}-", folder, postgres, timeout=args.timeout)
+        if os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS"):
+            stack.callback(delete_topics, bench)
+        log(f"broker {bootstrap}; producing {args.events:,} enrolment events")
+        produce(bench, args.events, args.invalid)
+        results = measure(bench, variants, args.runs, args.warmup)
+        report(bench, results, args.runs)
+        if args.profile:
+            profile(bench, variants)
+
+
+def delete_topics(bench: Bench) -> None:
+    from kafka import KafkaAdminClient
+
+    from recon.kafka.clients import client_config
+    from recon.settings import load_settings
+
+    options = {**client_config(load_settings()), "bootstrap_servers": bench.bootstrap.split(",")}
+    admin = KafkaAdminClient(**options, client_id="recon-bench")
+    try:
+        admin.delete_topics(bench.created_topics, raise_errors=False)
+    finally:
+        admin.close()
+
+
+if __name__ == "__main__":
+    main()
