@@ -257,10 +257,12 @@ def ingest_run(
 ) -> Any:
     """The real service until it has handled ``total`` messages; then the ledger is checked."""
     from ingest.bootstrap import build
+    from recon.runtime import settle_after_start
     from recon.settings import load_settings
 
     settings = load_settings(overrides=job["settings"])
     service = build(settings)
+    settle_after_start()  # as ingest.bootstrap.run does
     stop, marks, total = threading.Event(), Marks(), job["total"]
     handle = service.handle
 

@@ -16,6 +16,7 @@ from recon.http import serve_if_enabled
 from recon.kafka.clients import make_consumer, make_producer
 from recon.kafka.outbox import OutboxRelay
 from recon.ledger import Ledger, create_engine_for
+from recon.runtime import settle_after_start
 from recon.settings import Settings
 
 DEAD_LETTER = "dead_letter"
@@ -34,6 +35,7 @@ def run(settings: Settings, *, stop: threading.Event, idle_exit: float | None) -
     """Build the service, serve its /metrics, /healthz and /readyz, and run it until it stops."""
     service = build(settings)
     metrics.BUILD_INFO.info({"version": version("rentan-recon"), "service": "ingest"})
+    settle_after_start()
     server = serve_if_enabled(
         settings.http_host, settings.ingest_http_port, readiness=service.health.readiness
     )

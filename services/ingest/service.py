@@ -205,7 +205,7 @@ class IngestService:
         from kafka.structs import OffsetAndMetadata
 
         try:
-            self._consumer.commit(
+            self._consumer.commit_async(
                 {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
             )
         except Exception as exc:  # a rebalance or a broker blip; the next batch commits again

@@ -17,6 +17,7 @@ from recon.http import serve_if_enabled
 from recon.kafka.clients import make_consumer, make_producer
 from recon.kafka.outbox import OutboxRelay
 from recon.ledger import Ledger, create_engine_for
+from recon.runtime import settle_after_start
 from recon.settings import Settings
 from reconcile import status_page
 from reconcile.domain import ThresholdPolicy, Thresholds
@@ -52,6 +53,7 @@ def run(settings: Settings, *, stop: threading.Event, idle_exit: float | None, r
     service = build(settings)
     if rebuild:
         service.rebuild()
+    settle_after_start()
     metrics.BUILD_INFO.info({"version": version("rentan-recon"), "service": "reconcile"})
 
     def page() -> tuple[str, bytes]:
