@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from recon.domain.validation import ValidationContext
 from recon.errors import PermanentFault
 from recon.health import Health
 from recon.kafka.outbox import OutboxRelay
+from recon.retry import is_transient
 from recon.settings import Settings
 
 T = TypeVar("T")
@@ -92,9 +94,7 @@ class IngestService:
         last_message = self._clock.monotonic()
         try:
             while not stop.is_set():
-                polled = self._consumer.poll(
-                    timeout_ms=int(self._s.poll_timeout_seconds * 1000), max_records=self._s.batch_max_records
-                )
+                polled = self._poll()
                 if self._listener_error is not None:
                     raise self._listener_error
                 messages = [m for records in polled.values() for m in records]
@@ -154,6 +154,36 @@ class IngestService:
         metrics.LAST_PROGRESS.labels("ingest").set(self._clock.now_ms() / 1000)
         return processed
 
+    def _poll(self) -> dict[Any, list[Any]]:
+        """One poll; a transient broker error counts as an empty poll (``_observe`` enforces the budget)."""
+        from kafka.errors import KafkaError
+
+        try:
+            polled: dict[Any, list[Any]] = self._consumer.poll(
+                timeout_ms=int(self._s.poll_timeout_seconds * 1000), max_records=self._s.batch_max_records
+            )
+            return polled
+        except KafkaError as exc:
+            if not is_transient(exc):
+                raise
+            self._broker_unreachable(exc)
+            time.sleep(min(1.0, self._s.poll_timeout_seconds))  # don't spin while the broker is away
+            return {}
+
+    def _broker_unreachable(self, exc: BaseException) -> None:
+        """Record a broker fault; past the retry budget, stop loudly (kafka-python would otherwise
+        keep polling nothing, forever)."""
+        now = self._clock.monotonic()
+        self._broker_down_since = self._broker_down_since or now
+        down = now - self._broker_down_since
+        self.health.broker = (False, f"{type(exc).__name__} for {down:.0f} s")
+        if down > self._s.retry_budget_seconds:
+            where, budget = self._s.kafka_bootstrap_servers, self._s.retry_budget_seconds
+            raise PermanentFault(
+                f"Kafka broker at {where} unreachable for {down:.0f} s (retry budget {budget:.0f} s): "
+                "check RECON_KAFKA_BOOTSTRAP_SERVERS and that the broker is up, then restart"
+            ) from exc
+
     def _count_assigned(self) -> None:
         counts = dict.fromkeys(self._s.data_topics(), 0)
         for tp in self._consumer.assignment():
@@ -183,15 +213,7 @@ class IngestService:
             self.health.broker = (True, f"end offsets read for {len(ends)} partitions")
             self._broker_down_since = None
         except KafkaError as exc:
-            self._broker_down_since = self._broker_down_since or now
-            down = now - self._broker_down_since
-            self.health.broker = (False, f"{type(exc).__name__} for {down:.0f} s")
-            if down > self._s.retry_budget_seconds:
-                budget = self._s.retry_budget_seconds
-                raise PermanentFault(
-                    f"Kafka broker unreachable for {down:.0f} s (retry budget {budget:.0f} s): check "
-                    "RECON_KAFKA_BOOTSTRAP_SERVERS and that the broker is up, then restart"
-                ) from exc
+            self._broker_unreachable(exc)
 
     def _known_agreements(self) -> dict[str, Any]:
         if self._clock.monotonic() - self._agreements_loaded_at > 5.0:
@@ -230,8 +252,14 @@ class IngestService:
             for topic in self._s.data_topics()
             for p in sorted(self._consumer.partitions_for_topic(topic) or ())
         ]
-        ends = self._consumer.end_offsets(tps)
-        starts = self._consumer.beginning_offsets(tps)
+        from kafka.errors import KafkaError
+
+        try:
+            ends = self._consumer.end_offsets(tps)
+            starts = self._consumer.beginning_offsets(tps)
+        except KafkaError as exc:  # not caught up as far as anyone can tell; _observe keeps the budget
+            self._broker_unreachable(exc)
+            return False
         keys = [(tp.topic, tp.partition) for tp in tps]
         stored = self._ledger_call(
             "read stored offsets", lambda: self._ledger.stored_offsets(self._s.consumer_group, keys)

@@ -8,6 +8,7 @@ re-raised as a PermanentFault whose message says what was unreachable and where 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -27,6 +28,11 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(exc, OperationalError):
             return True
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        # PostgreSQL refusing writes (read-only transaction 25006, disk full / resources class 53):
+        # time may cure them, so they get the retry budget before the service stops.
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+        if isinstance(exc, DBAPIError) and (sqlstate == "25006" or sqlstate.startswith("53")):
             return True
     except ImportError:  # pragma: no cover - sqlalchemy is a hard dependency
         pass
@@ -79,15 +85,24 @@ def call_with_retry(
         before_sleep=before_sleep,
         reraise=True,
     )
+    started = time.monotonic()
     try:
         return retrying(fn)
     except Exception as exc:
         if is_transient(exc):
             raise PermanentFault(
-                f"{what} still failing after retrying for {budget_seconds:.0f} s ({describe(exc)})"
+                f"{what} still failing after {time.monotonic() - started:.0f} s of retries ({describe(exc)})"
                 + (f": {hint}" if hint else "")
             ) from exc
+        if _is_database_error(exc):  # one line, never the statement or its parameters
+            raise PermanentFault(f"{what} failed ({describe(exc)})" + (f": {hint}" if hint else "")) from exc
         raise
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError)
 
 
 _HINTS = {

@@ -123,7 +123,7 @@ class OutboxRelay:
                 futures.append(
                     (row.id, self._producer.send(msg.topic, key=msg.key, value=msg.value, headers=headers))
                 )
-            self._producer.flush()
+            self._producer.flush(timeout=10)  # a dead broker must not block past the retry budget
             sent = []
             for row_id, future in futures:
                 meta = future.get(timeout=30)
