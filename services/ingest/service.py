@@ -106,7 +106,10 @@ class IngestService:
                     log.info("caught up and idle: exiting", extra={"idle_seconds": idle_exit})
                     return
         finally:
-            self._consumer.close(autocommit=False)
+            try:
+                self._consumer.close(autocommit=False)
+            finally:
+                self._relay.close()
 
     def _on_assigned(self, assigned: Sequence[Any]) -> None:
         keys = [(tp.topic, tp.partition) for tp in assigned]

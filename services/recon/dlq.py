@@ -447,7 +447,7 @@ def redrive(
     """
     from kafka.errors import KafkaError
 
-    from recon.kafka.clients import make_producer
+    from recon.kafka.clients import close_producer, make_producer
     from recon.retry import broker_call
 
     plan = RedrivePlan(selection=selection, consumed_topics=settings.data_topics())
@@ -482,7 +482,7 @@ def redrive(
         ) from exc
     finally:
         if producer is not None:
-            producer.close(timeout=10)
+            close_producer(producer, timeout=10)
     return RedriveReport(dry_run=dry_run, sent=plan.sent, skipped=plan.skipped, chosen=tuple(chosen))
 
 

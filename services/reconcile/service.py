@@ -149,6 +149,8 @@ class ReconcileService:
                     self._store.release_lease()
                 except Exception as exc:  # it expires on its own; don't hide what stopped the loop
                     log.warning("could not release the lease", extra={"error": type(exc).__name__})
+            if self._relay is not None:
+                self._relay.close()
 
     def step(self) -> bool:
         """One round; True when it folded batches or published alert changes."""

@@ -91,9 +91,11 @@ def _read_lines(file: str) -> list[str]:
 
 
 def _wait(producer: Any, futures: list[Any]) -> int | None:
+    from recon.kafka.clients import close_producer
+
     if producer is None:
         return None
     producer.flush()
     acked = sum(1 for f in futures if f.succeeded())
-    producer.close()
+    close_producer(producer, timeout=10)
     return acked

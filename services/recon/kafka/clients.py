@@ -15,6 +15,9 @@ def client_config(settings: Settings) -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
         "security_protocol": settings.kafka_security_protocol,
+        # kafka-python backs off reconnecting up to 30 s by default: after a broker restart the
+        # service would sit idle that long. 2 s keeps recovery prompt at a negligible cost.
+        "reconnect_backoff_max_ms": 2000,
     }
     if settings.kafka_security_protocol.startswith("SASL"):
         config["sasl_mechanism"] = settings.kafka_sasl_mechanism
@@ -57,3 +60,26 @@ def make_producer(settings: Settings, *, client_id: str, **extra: Any) -> Any:
     }
     options.update(extra)
     return KafkaProducer(**client_config(settings), client_id=client_id, **options)
+
+
+def close_producer(producer: Any, *, timeout: float) -> bool:
+    """Close a producer within ``timeout`` seconds even when the broker is gone. True if every record
+    it held was delivered or failed in time; False if some were abandoned.
+
+    kafka-python 3.0's ``close`` gives up at its flush when the broker is away, leaving the sender
+    thread running and the producer open, so ``__del__`` (or its atexit hook) tries again at exit and
+    prints a traceback after the service's one-line error. Here the sender is then closed without
+    sending, and the producer marked closed so nothing retries. Callers only abandon what they can
+    send again: outbox rows stay pending until acknowledged.
+    """
+    from kafka.errors import KafkaError
+
+    try:
+        producer.close(timeout=timeout)
+        return True
+    except KafkaError:
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+        producer._closed = True  # see above: else kafka-python retries, and prints, at exit
+        return False

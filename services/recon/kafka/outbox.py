@@ -11,6 +11,11 @@ Crash order, step by step (what a restart does if the process dies after each st
    marked sent, finds the records by their ``recon.outbox_id`` header and marks them, so they are
    not sent again.
 3. marked sent                           -> nothing left to do.
+
+A flush that fails while the process lives (the broker went away) may leave records in the
+producer's buffer that kafka-python delivers once the broker is back. The next flush therefore
+waits until the producer holds nothing (each record delivered or failed), then recovers, then
+sends: a row is never resent while its first copy may still arrive.
 """
 
 from __future__ import annotations
@@ -53,6 +58,16 @@ class OutboxRelay:
         self._clock = clock
         self._batch_size = batch_size
         self._interrupted = False  # a failed flush may have sent rows it could not mark
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close the producer. Rows it could not deliver stay pending and go out after a restart."""
+        from recon.kafka.clients import close_producer
+
+        if not close_producer(self._producer, timeout=timeout):
+            log.warning(
+                "producer closed with records undelivered; their outbox rows stay pending",
+                extra={"kind": self._kind},
+            )
 
     def recover(self) -> int:
         """Mark as sent every pending row already on the topic (sent before a crash). Returns how many."""
@@ -98,9 +113,15 @@ class OutboxRelay:
     def flush(self, sources: Collection[tuple[str, int]] | None = None) -> int:
         """Send every pending row (of ``sources`` when given), wait for acks, mark them. Returns how many.
 
-        If a previous flush failed part-way, recover first, so rows it did send are not sent twice.
+        If a previous flush failed part-way, settle and recover first, so rows it did send (or still
+        holds in the producer) are not sent twice.
         """
         if self._interrupted:
+            # Records the failed flush handed to the producer may still be in its buffer, to be
+            # delivered once the broker is back: resending their rows now would publish them twice.
+            # Wait until each is delivered or has failed (this raises while the broker is away, and
+            # the caller's retry comes back here), then mark what reached the topic.
+            self._producer.flush(timeout=10)
             self.recover()
             self._interrupted = False
         try:
