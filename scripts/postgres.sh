@@ -110,6 +110,9 @@ start() {
     local found
     found="$(psql_admin -tAc "select 1 from pg_roles where rolname = '$ROLE'")"
     [[ "$found" == 1 ]] || psql_admin -c "create role $ROLE login createdb"
+    # Tests drop their databases WITH (FORCE), which must also end autovacuum workers (run as the
+    # superuser) still busy on them: without this role the drop fails now and then.
+    psql_admin -c "set client_min_messages = warning; grant pg_signal_backend to $ROLE" >/dev/null
     found="$(psql_admin -tAc "select 1 from pg_database where datname = '$DB'")"
     [[ "$found" == 1 ]] || psql_admin -c "create database $DB owner $ROLE"
     url
