@@ -57,6 +57,8 @@ class Settings(BaseSettings):
 
     # --- Workers' identity ---
     nik_hash_key: SecretStr | None = None
+    # The keys of later rotations (`recon keys rotate`), oldest first, comma-separated.
+    nik_hash_key_rotations: SecretStr | None = None
 
     # --- Ingest loop ---
     batch_max_records: int = Field(5000, ge=1, le=100_000)
@@ -137,6 +139,23 @@ class Settings(BaseSettings):
                 "secret (e.g. `openssl rand -hex 32`) in the environment or the config file"
             )
         return self.nik_hash_key.get_secret_value().encode()
+
+    def nik_key_chain(self) -> tuple[bytes, ...]:
+        """The key chain that hashes NIKs (first key, then each rotation's), or a ConfigError.
+
+        The ledger holds keys hashed under the whole chain (recon.domain.worker_key), so every key
+        is needed, in order; the services compare the chain with the ledger's record at start.
+        """
+        first = self.nik_key_bytes()
+        text = "" if self.nik_hash_key_rotations is None else self.nik_hash_key_rotations.get_secret_value()
+        later = [part.strip() for part in text.split(",")] if text.strip() else []
+        for n, key in enumerate(later, start=1):
+            if len(key) < 16:  # never the value: it is a secret
+                raise ConfigError(
+                    f"{ENV_PREFIX}NIK_HASH_KEY_ROTATIONS: key {n} of {len(later)} is empty or shorter than "
+                    "16 characters: list the keys given to `recon keys rotate`, oldest first, comma-separated"
+                )
+        return (first, *(key.encode() for key in later))
 
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:

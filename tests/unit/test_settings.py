@@ -71,3 +71,38 @@ def test_secrets_never_show_in_reprs_or_errors(monkeypatch: pytest.MonkeyPatch) 
 def test_every_setting_is_documented_and_nothing_else() -> None:
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", DOCS.read_text(), flags=re.MULTILINE))
     assert documented == set(Settings.model_fields)
+
+
+def test_the_key_chain_is_the_first_key_then_the_rotations_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECON_NIK_HASH_KEY", "the-first-hashing-key-0001")
+    assert load_settings().nik_key_chain() == (b"the-first-hashing-key-0001",)
+    monkeypatch.setenv("RECON_NIK_HASH_KEY_ROTATIONS", "")
+    assert load_settings().nik_key_chain() == (b"the-first-hashing-key-0001",)
+    monkeypatch.setenv("RECON_NIK_HASH_KEY_ROTATIONS", "second-hashing-key-0002, third-hashing-key-0003")
+    assert load_settings().nik_key_chain() == (
+        b"the-first-hashing-key-0001",
+        b"second-hashing-key-0002",
+        b"third-hashing-key-0003",
+    )
+
+
+@pytest.mark.parametrize("rotations", ["second-hashing-key-0002,tiny-k3y", "second-hashing-key-0002,,x"])
+def test_a_short_or_empty_rotation_key_is_one_line_without_the_secret(
+    rotations: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECON_NIK_HASH_KEY", "the-first-hashing-key-0001")
+    monkeypatch.setenv("RECON_NIK_HASH_KEY_ROTATIONS", rotations)
+    settings = load_settings()
+    assert "second-hashing" not in repr(settings)
+    with pytest.raises(ConfigError) as raised:
+        settings.nik_key_chain()
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("RECON_NIK_HASH_KEY_ROTATIONS: key 2 of")
+    assert "tiny-k3y" not in message and "second-hashing" not in message
+
+
+def test_the_chain_needs_the_first_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECON_NIK_HASH_KEY", raising=False)
+    monkeypatch.setenv("RECON_NIK_HASH_KEY_ROTATIONS", "second-hashing-key-0002")
+    with pytest.raises(ConfigError, match="RECON_NIK_HASH_KEY is not set"):
+        load_settings().nik_key_chain()

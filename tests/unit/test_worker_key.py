@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from factories import valid_nik
-from recon.domain.worker_key import check_key, worker_key
+from recon.domain.worker_key import as_chain, chain_fingerprint, check_key, rewrap, worker_key
 
 KEY = b"0123456789abcdef0123456789abcdef"
 NIK = "7271015506900001"
@@ -67,3 +67,70 @@ def test_sixteen_bytes_are_enough() -> None:
 @given(st.binary(min_size=16, max_size=80), st.from_regex(r"[0-9]{16}", fullmatch=True))
 def test_matches_the_stdlib_for_any_key(key: bytes, nik: str) -> None:
     assert worker_key(nik, key) == hmac.new(key, nik.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+# --- the key chain (rotations) ----------------------------------------------------------------------
+K2 = b"fedcba9876543210fedcba9876543210"
+K3 = b"a third key, at least 16 bytes!!"
+
+
+def test_a_chain_of_one_key_is_the_unrotated_function() -> None:
+    # Backward compatible: a ledger never rotated keeps matching its workers.
+    assert worker_key(NIK, (KEY,)) == worker_key(NIK, [KEY]) == worker_key(NIK, KEY)
+    assert worker_key(NIK, (KEY,)) == "9dd9d5fe6761a855a104138c17fa1f39"
+
+
+def test_a_rotated_key_is_the_new_keys_hmac_of_the_previous_digest() -> None:
+    first = hmac.new(KEY, NIK.encode(), hashlib.sha256).hexdigest()[:32]
+    second = hmac.new(K2, first.encode(), hashlib.sha256).hexdigest()[:32]
+    third = hmac.new(K3, second.encode(), hashlib.sha256).hexdigest()[:32]
+    assert worker_key(NIK, (KEY, K2)) == second
+    assert worker_key(NIK, (KEY, K2, K3)) == third
+
+
+def test_rewrap_moves_a_stored_key_one_rotation_on_without_the_nik() -> None:
+    assert rewrap(worker_key(NIK, KEY), K2) == worker_key(NIK, (KEY, K2))
+    assert rewrap(worker_key(NIK, (KEY, K2)), K3) == worker_key(NIK, (KEY, K2, K3))
+
+
+def test_the_order_of_the_keys_matters() -> None:
+    assert worker_key(NIK, (KEY, K2)) != worker_key(NIK, (K2, KEY))
+
+
+@pytest.mark.parametrize("short", [b"", b"short", b"x" * 15])
+def test_a_short_key_anywhere_in_the_chain_is_refused(short: bytes) -> None:
+    for chain in ((short, K2), (KEY, short), (KEY, K2, short)):
+        with pytest.raises(ValueError, match="at least 16 random bytes"):
+            worker_key(NIK, chain)
+        with pytest.raises(ValueError, match="at least 16 random bytes"):
+            check_key(chain)
+        with pytest.raises(ValueError, match="at least 16 random bytes"):
+            as_chain(chain)
+    with pytest.raises(ValueError, match="at least 16 random bytes"):
+        rewrap(worker_key(NIK, KEY), short)
+
+
+def test_an_empty_chain_is_refused() -> None:
+    with pytest.raises(ValueError, match="chain is empty"):
+        worker_key(NIK, ())
+    with pytest.raises(ValueError, match="chain is empty"):
+        check_key(())
+
+
+def test_the_chain_fingerprint_tells_chains_apart_and_is_no_workers_key() -> None:
+    assert chain_fingerprint((KEY, K2)) == chain_fingerprint([KEY, K2])
+    prints = {chain_fingerprint(c) for c in (KEY, (KEY, K2), (K2, KEY), (KEY, K2, K3), (KEY, K3))}
+    assert len(prints) == 5
+    assert chain_fingerprint((KEY, K2)) != worker_key(NIK, (KEY, K2))
+    assert set(chain_fingerprint(KEY)) <= set("0123456789abcdef") and len(chain_fingerprint(KEY)) == 32
+
+
+@given(
+    st.lists(st.binary(min_size=16, max_size=48), min_size=1, max_size=4),
+    st.from_regex(r"[0-9]{16}", fullmatch=True),
+)
+def test_a_chain_is_the_first_key_rewrapped_by_each_later_one(keys: list[bytes], nik: str) -> None:
+    value = worker_key(nik, keys[0])
+    for key in keys[1:]:
+        value = rewrap(value, key)
+    assert worker_key(nik, keys) == value

@@ -61,7 +61,7 @@ from recon.domain.events import (
     Rejection,
 )
 from recon.domain.regions import PROVINCES, is_city_code, is_known_region
-from recon.domain.worker_key import check_key, worker_key
+from recon.domain.worker_key import KeyChain, check_key, worker_key
 
 __all__ = [
     "REASON_CODES",
@@ -128,12 +128,13 @@ class ValidationContext:
     """What validation needs besides the record: rates, the current time, the key, known agreements.
 
     ``now_ms`` comes from the caller's clock (UTC milliseconds); ``agreements`` are those the ledger
-    knows now, by agreement_id. Raises ValueError when ``nik_key`` is too short.
+    knows now, by agreement_id. ``nik_key`` is the key, or the key chain once rotated (see
+    recon.domain.worker_key). Raises ValueError when a key is too short.
     """
 
     config: DomainConfig
     now_ms: int
-    nik_key: bytes
+    nik_key: bytes | KeyChain
     agreements: Mapping[str, Agreement]
 
     def __post_init__(self) -> None:

@@ -2,35 +2,83 @@
 
 HMAC-SHA256 under a secret key (a plain hash of a 16-digit number with a known structure could be
 reversed by trying every plausible NIK), truncated to 128 bits, written as 32 hex digits.
+
+The key is a chain, so it can be rotated. The ledger holds no NIK, so stored keys cannot be
+recomputed under a new key; instead a rotation wraps every stored key once more:
+``worker_key(nik, (k1, k2))`` is ``HMAC(k2, HMAC(k1, nik)[:32])[:32]``, which is exactly
+``rewrap(worker_key(nik, k1), k2)``. A chain of one key is the original, unrotated function.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Final
 
 WORKER_KEY_HEX_DIGITS: Final = 32  # 128 bits
 MIN_KEY_BYTES: Final = 16
+# What the chain's fingerprint hashes: not a NIK (letters), so it can never equal a worker's key.
+CHAIN_CHECK_LABEL: Final = "recon-key-check"
+
+KeyChain = tuple[bytes, ...]  # oldest key first: RECON_NIK_HASH_KEY, then each rotation's key
 
 
-def worker_key(nik: str, key: bytes) -> str:
-    """HMAC-SHA256 of the NIK under ``key``, as the first 32 hex digits. Same inputs, same key.
+def worker_key(nik: str, keys: bytes | Sequence[bytes]) -> str:
+    """The NIK's key under the chain ``keys`` (or one key): HMAC-SHA256 under the first key, then
+    each later key's HMAC of the previous 32 hex digits, as 32 hex digits. Same inputs, same key.
 
-    Raises ValueError when the key is shorter than 16 bytes (a configuration error).
+    Raises ValueError when the chain is empty or a key is shorter than 16 bytes (configuration).
     """
-    mac = _keyed(key).copy()  # the keyed state is prepared once per key and copied per NIK
-    mac.update(nik.encode())
+    if isinstance(keys, bytes):  # the common, unrotated case: ingest calls this once per event
+        return _mac(keys, nik)
+    if not keys:
+        raise ValueError("the NIK hashing key chain is empty: set RECON_NIK_HASH_KEY")
+    value = nik
+    for key in keys:  # each key is checked by _keyed as it is used
+        value = _mac(key, value)
+    return value
+
+
+def rewrap(stored: str, new_key: bytes) -> str:
+    """A stored worker key moved one rotation on: ``worker_key(nik, chain + (new_key,))`` from
+    ``worker_key(nik, chain)``, without the NIK."""
+    return _mac(new_key, stored)
+
+
+def chain_fingerprint(keys: bytes | Sequence[bytes]) -> str:
+    """A check value of the whole chain, recorded with each rotation, so a service configured with
+    other keys (or a key missing) is told at start instead of splitting every worker in two."""
+    return worker_key(CHAIN_CHECK_LABEL, keys)
+
+
+def as_chain(keys: bytes | Sequence[bytes]) -> KeyChain:
+    """``keys`` as a checked chain; a lone ``bytes`` is a chain of one key."""
+    chain: KeyChain = (keys,) if isinstance(keys, bytes) else tuple(keys)
+    if not chain:
+        raise ValueError("the NIK hashing key chain is empty: set RECON_NIK_HASH_KEY")
+    for key in chain:
+        check_key(key)
+    return chain
+
+
+def check_key(key: bytes | Sequence[bytes]) -> None:
+    """Raise ValueError, naming the fix, when ``key`` (or a key of a chain) cannot be a worker-key
+    secret."""
+    if isinstance(key, bytes):
+        _keyed(key)
+    else:
+        as_chain(key)
+
+
+def _mac(key: bytes, text: str) -> str:
+    mac = _keyed(key).copy()  # the keyed state is prepared once per key and copied per value
+    mac.update(text.encode())
     return mac.hexdigest()[:WORKER_KEY_HEX_DIGITS]
 
 
-def check_key(key: bytes) -> None:
-    """Raise ValueError, naming the fix, when ``key`` cannot be a worker-key secret."""
-    _keyed(key)
-
-
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=16)
 def _keyed(key: bytes) -> hmac.HMAC:
     if len(key) < MIN_KEY_BYTES:
         raise ValueError(
