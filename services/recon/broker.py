@@ -11,6 +11,12 @@ Usage::
     bootstrap = broker.start()   # "127.0.0.1:9092"; a running broker is left alone
     broker.status()              # BrokerStatus(running=True, bootstrap="127.0.0.1:9092", pid=...)
     broker.stop()
+
+With ``security=SaslSsl(port=9094, users={"recon": "pw"})`` the broker also serves SASL_SSL with
+SCRAM-SHA-512 on that port: a throwaway CA and a certificate for 127.0.0.1/localhost are made with the
+``openssl`` CLI in ``home/tls`` (clients trust ``broker.ca_file``), and the users are created when the
+storage is formatted, so they are fixed for the life of the home folder. PLAINTEXT stays for the
+controller, inter-broker traffic and local tools.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from recon.errors import ReconError
@@ -39,6 +45,7 @@ __all__ = [
     "BrokerError",
     "BrokerStatus",
     "LocalBroker",
+    "SaslSsl",
     "fetch_jars",
     "kafka_version",
     "render_properties",
@@ -49,6 +56,11 @@ KAFKA_POM = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
 HOST = "127.0.0.1"  # the local broker never listens beyond loopback
 _INSTALL_HINT = "run scripts/bootstrap.sh (or apt-get install -y maven openjdk-17-jre-headless)"
 _MARKER = "complete"
+SASL_LISTENER = "SASL_SSL"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+_CERT_DAYS = "365"
+# StorageTool parses `--add-scram 'MECH=[name=U,password=P]'` itself: these would break its syntax.
+_SCRAM_UNSAFE = re.compile(r'[\s,=\[\]"\\]')
 
 
 class BrokerError(ReconError):
@@ -63,8 +75,47 @@ class BrokerStatus:
     detail: str
 
 
-def server_properties(*, port: int, controller_port: int, data_dir: Path, node_id: int = 1) -> dict[str, str]:
-    """The broker's configuration, one place to add listeners (a SASL_SSL/SCRAM one, say) later."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaslSsl:
+    """An extra SASL_SSL listener on ``port`` authenticating ``users`` (name -> password) by SCRAM-SHA-512."""
+
+    port: int
+    users: Mapping[str, str] = field(repr=False)  # passwords: never in a repr or a log line
+
+    def __post_init__(self) -> None:
+        if not self.users:
+            raise BrokerError("SaslSsl needs at least one user: pass users={'name': 'password'}")
+        for name, password in self.users.items():
+            if not name or not password or _SCRAM_UNSAFE.search(name + password):
+                raise BrokerError(
+                    f"SCRAM user {name!r}: name and password must be non-empty, without spaces, "
+                    'commas, =, [, ], " or backslashes: choose another'
+                )
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Tls:
+    """Where the broker's PEM keystore (key + chain) and truststore (the CA) are."""
+
+    keystore: Path
+    truststore: Path
+
+
+def server_properties(
+    *,
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    node_id: int = 1,
+    sasl_ssl_port: int | None = None,
+    keystore: Path | None = None,
+    truststore: Path | None = None,
+) -> dict[str, str]:
+    """The broker's configuration; with ``sasl_ssl_port`` and the PEM stores, a SASL_SSL listener too."""
     plain, controller = f"PLAINTEXT://{HOST}:{port}", f"CONTROLLER://{HOST}:{controller_port}"
     single_node = {  # one replica of everything, or the internal topics never become available
         key: "1"
@@ -82,7 +133,7 @@ def server_properties(*, port: int, controller_port: int, data_dir: Path, node_i
             "num.partitions",
         )
     }
-    return {
+    props = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
         "controller.quorum.bootstrap.servers": f"{HOST}:{controller_port}",
@@ -96,6 +147,38 @@ def server_properties(*, port: int, controller_port: int, data_dir: Path, node_i
         "auto.create.topics.enable": "false",  # a typo in a topic name fails instead of inventing a topic
         "group.initial.rebalance.delay.ms": "0",
         **single_node,
+    }
+    if sasl_ssl_port is not None:
+        if keystore is None or truststore is None:
+            raise BrokerError("a SASL_SSL listener needs a keystore and a truststore: pass both PEM files")
+        props.update(_sasl_ssl_properties(props, sasl_ssl_port, keystore, truststore))
+    return props
+
+
+def _sasl_ssl_properties(
+    base: Mapping[str, str], port: int, keystore: Path, truststore: Path
+) -> dict[str, str]:
+    """The SASL_SSL listener beside PLAINTEXT: clients only; the controller and replication stay plain."""
+    listener = f"{SASL_LISTENER}://{HOST}:{port}"
+    prefix = f"listener.name.{SASL_LISTENER.lower()}."
+    return {
+        "listeners": f"{base['listeners']},{listener}",
+        "advertised.listeners": f"{base['advertised.listeners']},{listener}",
+        "listener.security.protocol.map": (
+            f"{base['listener.security.protocol.map']},{SASL_LISTENER}:SASL_SSL"
+        ),
+        "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        f"{prefix}sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        # Credentials live in the cluster metadata (StorageTool --add-scram); the module only checks them.
+        f"{prefix}{SCRAM_MECHANISM.lower()}.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+        # PEM stores: the key (PKCS#8, unencrypted, the file is 0600) with its chain, and the CA.
+        f"{prefix}ssl.keystore.type": "PEM",
+        f"{prefix}ssl.keystore.location": str(keystore),
+        f"{prefix}ssl.truststore.type": "PEM",
+        f"{prefix}ssl.truststore.location": str(truststore),
+        f"{prefix}ssl.client.auth": "none",  # clients prove who they are by SCRAM, not by certificate
     }
 
 
@@ -187,6 +270,7 @@ class LocalBroker:
     cache_root: Path | None = None
     start_timeout: float = 90.0
     stop_timeout: float = 30.0
+    security: SaslSsl | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", self.home.expanduser().resolve())
@@ -224,8 +308,32 @@ class LocalBroker:
     def _log4j_file(self) -> Path:
         return self.home / "log4j2.properties"
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        """The throwaway CA that signed the SASL_SSL listener's certificate: what clients trust."""
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def _keystore(self) -> Path:
+        return self.tls_dir / "broker-keystore.pem"
+
     def properties(self) -> dict[str, str]:
-        return server_properties(port=self.port, controller_port=self.controller_port, data_dir=self.data_dir)
+        if self.security is None:
+            return server_properties(
+                port=self.port, controller_port=self.controller_port, data_dir=self.data_dir
+            )
+        return server_properties(
+            port=self.port,
+            controller_port=self.controller_port,
+            data_dir=self.data_dir,
+            sasl_ssl_port=self.security.port,
+            keystore=self._keystore,
+            truststore=self.ca_file,
+        )
 
     def start(self) -> str:
         """Start the broker unless it already runs; return its bootstrap address once it serves."""
@@ -237,12 +345,15 @@ class LocalBroker:
                 self._wait_serving(pid, bootstrap)  # returns at once when it already serves
                 return bootstrap
             self.pid_file.unlink(missing_ok=True)
-            for port in (self.port, self.controller_port):
+            extra = () if self.security is None else (self.security.port,)
+            for port in (self.port, self.controller_port, *extra):
                 if _port_open(port):
                     raise BrokerError(
                         f"port {port} on {HOST} is already in use: stop that process or pass other ports"
                     )
             java, lib = _require("java"), fetch_jars(pom=self.pom, cache_root=self.cache_root)
+            if self.security is not None:
+                _make_certificates(self.tls_dir, self.ca_file, self._keystore)
             self._write_config()
             self._format_storage(java, lib)
             pid = self._launch(java, lib)
@@ -315,6 +426,10 @@ class LocalBroker:
             "-c",
             str(self.properties_file),
         ]
+        if self.security is not None:
+            # On the command line for a moment: fine for a loopback broker with throwaway users.
+            for name, password in self.security.users.items():
+                tool += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
         log4j = f"-Dlog4j2.configurationFile={self._log4j_file}"
         _run(
             [java, "-Xmx256m", log4j, "-cp", f"{lib}/*", *tool],
@@ -347,7 +462,7 @@ class LocalBroker:
     def _wait_serving(self, pid: int, bootstrap: str) -> None:
         port = int(bootstrap.rpartition(":")[2])
         deadline = time.monotonic() + self.start_timeout
-        while not (_port_open(port) and _admin_answers(bootstrap)):
+        while not (_port_open(port) and _admin_answers(bootstrap) and self._sasl_ssl_answers()):
             if not _alive(pid):
                 self.pid_file.unlink(missing_ok=True)
                 raise BrokerError(
@@ -361,6 +476,22 @@ class LocalBroker:
                 )
             time.sleep(0.25)
 
+    def _sasl_ssl_answers(self) -> bool:
+        """True without a SASL_SSL listener; else once a SCRAM user is served over TLS there."""
+        if self.security is None:
+            return True
+        if not _port_open(self.security.port):
+            return False
+        name, password = next(iter(self.security.users.items()))
+        return _admin_answers(
+            self.security.bootstrap,
+            security_protocol="SASL_SSL",
+            sasl_mechanism=SCRAM_MECHANISM,
+            sasl_plain_username=name,
+            sasl_plain_password=password,
+            ssl_cafile=str(self.ca_file),
+        )
+
     def _log_tail(self) -> str:
         texts = []
         for path in (self.log_file, self.log_dir / "kafka.out"):
@@ -369,7 +500,7 @@ class LocalBroker:
         return _last_lines("\n".join(texts))
 
 
-def _admin_answers(bootstrap: str) -> bool:
+def _admin_answers(bootstrap: str, **security: str) -> bool:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -379,6 +510,7 @@ def _admin_answers(bootstrap: str) -> bool:
             client_id="recon-broker-probe",
             bootstrap_timeout_ms=3000,
             request_timeout_ms=5000,
+            **security,
         )
     except (KafkaError, OSError):
         return False
@@ -389,6 +521,46 @@ def _admin_answers(bootstrap: str) -> bool:
     finally:
         admin.close()
     return True
+
+
+def _make_certificates(folder: Path, ca_file: Path, keystore: Path) -> None:
+    """A throwaway CA and a broker certificate for 127.0.0.1/localhost, once per home (kept on restart,
+    so clients' copies of the CA stay valid). The CA's key is deleted: nothing else is ever signed."""
+    if ca_file.is_file() and keystore.is_file():
+        return
+    openssl = _require("openssl")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    ca_key, key, csr, cert = (folder / name for name in ("ca.key", "broker.key", "broker.csr", "broker.pem"))
+    extensions = folder / "broker.ext"
+    extensions.write_text(
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+        "extendedKeyUsage = serverAuth\n"
+        "keyUsage = critical, digitalSignature, keyEncipherment\n"
+        "basicConstraints = critical, CA:FALSE\n"
+    )
+    failure = f"openssl could not make the local broker's certificates in {folder}"
+    # -nodes: unencrypted PKCS#8 keys, which is what a PEM keystore without ssl.key.password wants.
+    new_key = ["-newkey", "rsa:2048", "-nodes"]
+    ca_usage = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]
+    make_ca = [
+        openssl,
+        "req",
+        "-x509",
+        *new_key,
+        "-days",
+        _CERT_DAYS,
+        "-subj",
+        "/CN=recon local CA",
+        *ca_usage,
+    ]
+    _run([*make_ca, "-keyout", str(ca_key), "-out", str(ca_file)], failure)
+    _run([openssl, "req", *new_key, "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(csr)], failure)
+    signer = ["-CA", str(ca_file), "-CAkey", str(ca_key), "-CAcreateserial", "-extfile", str(extensions)]
+    _run([openssl, "x509", "-req", "-days", _CERT_DAYS, *signer, "-in", str(csr), "-out", str(cert)], failure)
+    keystore.touch(mode=0o600)
+    keystore.write_text(key.read_text() + cert.read_text() + ca_file.read_text())
+    for leftover in (ca_key, key, csr, extensions, folder / "ca.srl"):
+        leftover.unlink(missing_ok=True)
 
 
 def _cluster_id() -> str:

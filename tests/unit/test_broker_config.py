@@ -12,6 +12,7 @@ from recon.broker import (
     KAFKA_POM,
     BrokerError,
     LocalBroker,
+    SaslSsl,
     fetch_jars,
     kafka_version,
     render_properties,
@@ -85,3 +86,71 @@ def test_a_missing_tool_names_the_fix(tmp_path: Path, monkeypatch: pytest.Monkey
         LocalBroker(home=tmp_path / "home", port=port, controller_port=controller_port).start()
     with pytest.raises(BrokerError, match=r"^mvn not found on PATH: .*apt-get install -y maven"):
         fetch_jars(cache_root=tmp_path / "cache")
+
+
+# --- the opt-in SASL_SSL/SCRAM listener ---
+
+
+def _secured(tmp_path: Path) -> LocalBroker:
+    users = {"recon": "pw-recon-123", "other": "pw-other-456"}
+    return LocalBroker(
+        home=tmp_path, port=19192, controller_port=19193, security=SaslSsl(port=19194, users=users)
+    )
+
+
+def test_sasl_ssl_is_an_extra_loopback_listener_and_plaintext_still_carries_the_cluster(
+    tmp_path: Path,
+) -> None:
+    props = parse(render_properties(_secured(tmp_path).properties()))
+
+    sasl = "SASL_SSL://127.0.0.1:19194"
+    assert props["listeners"] == f"PLAINTEXT://127.0.0.1:19192,CONTROLLER://127.0.0.1:19193,{sasl}"
+    assert props["advertised.listeners"].endswith(f",{sasl}")
+    assert props["listener.security.protocol.map"].split(",")[-1] == "SASL_SSL:SASL_SSL"
+    assert (props["inter.broker.listener.name"], props["controller.listener.names"]) == (
+        "PLAINTEXT",
+        "CONTROLLER",
+    )
+    assert "0.0.0.0" not in props["listeners"]
+
+
+def test_sasl_ssl_listener_takes_scram_sha_512_and_pem_stores_in_the_home(tmp_path: Path) -> None:
+    broker = _secured(tmp_path)
+    props = broker.properties()
+
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    jaas = props["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    assert jaas == "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    assert props["listener.name.sasl_ssl.ssl.keystore.type"] == "PEM"
+    assert props["listener.name.sasl_ssl.ssl.truststore.type"] == "PEM"
+    assert props["listener.name.sasl_ssl.ssl.truststore.location"] == str(broker.ca_file)
+    assert Path(props["listener.name.sasl_ssl.ssl.keystore.location"]).parent == broker.tls_dir
+    assert broker.tls_dir.parent == broker.home
+
+
+def test_without_security_there_is_no_sasl_or_tls_configuration(tmp_path: Path) -> None:
+    props = LocalBroker(home=tmp_path).properties()
+
+    assert not [key for key in props if "sasl" in key or "ssl" in key]
+
+
+def test_scram_passwords_stay_out_of_reprs_and_the_properties(tmp_path: Path) -> None:
+    broker = _secured(tmp_path)
+
+    for text in (repr(broker), repr(broker.security), render_properties(broker.properties())):
+        assert "pw-recon-123" not in text and "pw-other-456" not in text
+
+
+@pytest.mark.parametrize("users", [{}, {"bad,name": "pw"}, {"recon": ""}, {"recon": "with]bracket"}])
+def test_scram_users_that_storage_tool_cannot_parse_are_refused_with_the_fix(users: dict[str, str]) -> None:
+    with pytest.raises(BrokerError) as raised:
+        SaslSsl(port=19194, users=users)
+
+    message = str(raised.value)
+    assert "\n" not in message and ("choose another" in message or "at least one user" in message)
+    assert "with]bracket" not in message
+
+
+def test_a_sasl_ssl_listener_without_stores_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BrokerError, match="needs a keystore and a truststore"):
+        server_properties(port=1, controller_port=2, data_dir=tmp_path, sasl_ssl_port=3)

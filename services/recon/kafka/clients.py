@@ -5,9 +5,14 @@ Nothing connects until a client is built; building one is the caller's explicit 
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import ssl
+from collections.abc import Iterator
 from typing import Any
 
-from recon.settings import Settings
+from recon.errors import ConfigError, PermanentFault
+from recon.settings import ENV_PREFIX, Settings
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
@@ -20,12 +25,23 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "reconnect_backoff_max_ms": 2000,
     }
     if settings.kafka_security_protocol.startswith("SASL"):
+        if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
+            raise ConfigError(
+                f"{ENV_PREFIX}KAFKA_SECURITY_PROTOCOL is {settings.kafka_security_protocol} but "
+                f"{ENV_PREFIX}KAFKA_SASL_USERNAME or {ENV_PREFIX}KAFKA_SASL_PASSWORD is not set: set both"
+            )
         config["sasl_mechanism"] = settings.kafka_sasl_mechanism
         config["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_security_protocol.endswith("SSL") and settings.kafka_ssl_cafile is not None:
-        config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+        config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_security_protocol.endswith("SSL"):
+        config["ssl_check_hostname"] = True  # the certificate must name the host we dialled
+        if settings.kafka_ssl_cafile is not None:
+            if not settings.kafka_ssl_cafile.is_file():
+                raise ConfigError(
+                    f"{ENV_PREFIX}KAFKA_SSL_CAFILE {settings.kafka_ssl_cafile} is not a readable file: "
+                    "point it at the PEM bundle of the CA that signed the brokers' certificates"
+                )
+            config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
     return config
 
 
@@ -33,16 +49,17 @@ def make_consumer(settings: Settings, *, group_id: str | None, client_id: str, *
     """A consumer that never commits on its own: the database holds the offsets that count."""
     from kafka import KafkaConsumer
 
-    return KafkaConsumer(
-        **client_config(settings),
-        group_id=group_id,
-        client_id=client_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        allow_auto_create_topics=False,
-        max_partition_fetch_bytes=max(1_048_576, settings.max_message_bytes),
-        **extra,
-    )
+    with explain_refused_connections(settings):
+        return KafkaConsumer(
+            **client_config(settings),
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            allow_auto_create_topics=False,
+            max_partition_fetch_bytes=max(1_048_576, settings.max_message_bytes),
+            **extra,
+        )
 
 
 def make_producer(settings: Settings, *, client_id: str, **extra: Any) -> Any:
@@ -59,7 +76,64 @@ def make_producer(settings: Settings, *, client_id: str, **extra: Any) -> Any:
         "max_request_size": max(1_048_576, settings.max_message_bytes * 2),
     }
     options.update(extra)
-    return KafkaProducer(**client_config(settings), client_id=client_id, **options)
+    with explain_refused_connections(settings):
+        return KafkaProducer(**client_config(settings), client_id=client_id, **options)
+
+
+class _Refusals(logging.Handler):
+    """Remembers the first SASL login or TLS verification refusal kafka-python logs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.refusal: BaseException | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from kafka.errors import SaslAuthenticationFailedError
+
+        args = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            # a TLS failure arrives wrapped (KafkaConnectionError raised while handling the SSLError)
+            for cause in (arg, getattr(arg, "__context__", None)):
+                if self.refusal is None and isinstance(cause, SaslAuthenticationFailedError | ssl.SSLError):
+                    self.refusal = cause
+
+
+@contextlib.contextmanager
+def explain_refused_connections(settings: Settings) -> Iterator[None]:
+    """Turn a client's failed bootstrap into a one-line PermanentFault when the broker refused the login
+    or the certificate. kafka-python retries those until its bootstrap timeout and then raises a bare
+    KafkaTimeoutError, having only logged the cause: this watches its log for it. Retrying cannot cure
+    a wrong password or CA, so no retry policy should see a transient fault. Other failures pass as they
+    are (a broker that is merely down stays transient)."""
+    from kafka.errors import KafkaError
+
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        yield
+        return
+    watcher, logger = _Refusals(), logging.getLogger("kafka")
+    logger.addHandler(watcher)
+    try:
+        yield
+    except KafkaError as exc:
+        if watcher.refusal is None:
+            raise
+        raise PermanentFault(_refusal_message(settings, watcher.refusal)) from exc
+    finally:
+        logger.removeHandler(watcher)
+
+
+def _refusal_message(settings: Settings, refusal: BaseException) -> str:
+    where = settings.kafka_bootstrap_servers
+    if isinstance(refusal, ssl.SSLError):
+        return (
+            f"Kafka at {where} presented a certificate no trusted CA signed ({type(refusal).__name__}): "
+            f"set {ENV_PREFIX}KAFKA_SSL_CAFILE to the CA bundle that signed the brokers' certificates"
+        )
+    return (
+        f"Kafka at {where} refused the {settings.kafka_sasl_mechanism} login of user "
+        f"{settings.kafka_sasl_username!r}: check {ENV_PREFIX}KAFKA_SASL_USERNAME and "
+        f"{ENV_PREFIX}KAFKA_SASL_PASSWORD (and {ENV_PREFIX}KAFKA_SASL_MECHANISM) against the broker's users"
+    )
 
 
 def close_producer(producer: Any, *, timeout: float) -> bool:
