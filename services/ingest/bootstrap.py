@@ -49,7 +49,7 @@ def run(settings: Settings, *, stop: threading.Event, idle_exit: float | None) -
 def build(settings: Settings, *, clock: Clock | None = None) -> IngestService:
     clock = clock or SystemClock()
     client_id = f"recon-ingest-{socket.gethostname()}-{os.getpid()}"
-    ledger = Ledger(create_engine_for(settings.database_url.get_secret_value()))
+    ledger = Ledger(create_engine_for(settings.database_url_with_password()))
     catalogue = SchemaCatalogue.load(settings.schemas_dir, max_message_bytes=settings.max_message_bytes)
     consumer = make_consumer(
         settings,

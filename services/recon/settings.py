@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     # --- Store ---
     database_url: SecretStr = SecretStr("sqlite:///recon.db")
+    # The PostgreSQL password kept out of the URL: a file (a mounted Kubernetes secret) or a value.
+    database_password_file: Path | None = None
+    database_password: SecretStr | None = None
 
     # --- Workers' identity ---
     nik_hash_key: SecretStr | None = None
@@ -131,6 +134,52 @@ class Settings(BaseSettings):
         """The four topics ingest consumes."""
         return (self.topic_enrolments, self.topic_claims, self.topic_agreements, self.topic_branch_totals)
 
+    def database_url_with_password(self) -> str:
+        """The URL to connect with: ``database_url`` with the password from ``database_password_file``
+        or ``database_password`` put in, or a ConfigError naming the fix. Print only its redacted form."""
+        url = self.database_url.get_secret_value()
+        password = self._database_password()
+        if password is None:
+            return url
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            return url  # create_engine_for says what is wrong with it, password masked
+        if parsed.get_backend_name() != "postgresql":
+            raise ConfigError(
+                f"{ENV_PREFIX}DATABASE_PASSWORD(_FILE) is set but {ENV_PREFIX}DATABASE_URL is not "
+                "PostgreSQL: unset the password, or point the URL at postgresql+psycopg://USER@HOST:PORT/DB"
+            )
+        if parsed.password is not None:
+            raise ConfigError(
+                f"{ENV_PREFIX}DATABASE_URL carries a password and {ENV_PREFIX}DATABASE_PASSWORD(_FILE) is "
+                "set too: remove the password from the URL (postgresql+psycopg://USER@HOST:PORT/DB)"
+            )
+        return parsed.set(password=password).render_as_string(hide_password=False)
+
+    def _database_password(self) -> str | None:
+        """The password from the file or the environment; never both, never empty."""
+        if self.database_password_file is not None and self.database_password is not None:
+            raise ConfigError(
+                f"both {ENV_PREFIX}DATABASE_PASSWORD_FILE and {ENV_PREFIX}DATABASE_PASSWORD are set: "
+                "keep one (the file, for a mounted secret)"
+            )
+        if self.database_password is not None:
+            value, source = self.database_password.get_secret_value(), f"{ENV_PREFIX}DATABASE_PASSWORD"
+        elif self.database_password_file is not None:
+            value, source = (
+                _read_secret_file(self.database_password_file),
+                f"{ENV_PREFIX}DATABASE_PASSWORD_FILE",
+            )
+        else:
+            return None
+        if not value:
+            raise ConfigError(f"{source} gives an empty password: put the password there, or unset it")
+        return value
+
     def nik_key_bytes(self) -> bytes:
         """The secret that hashes NIKs, or a ConfigError naming the fix."""
         if self.nik_hash_key is None or len(self.nik_hash_key.get_secret_value()) < 16:
@@ -156,6 +205,19 @@ class Settings(BaseSettings):
                     "16 characters: list the keys given to `recon keys rotate`, oldest first, comma-separated"
                 )
         return (first, *(key.encode() for key in later))
+
+
+def _read_secret_file(path: Path) -> str:
+    """A secret file's content without the line end an editor or `echo` adds (a mounted Kubernetes
+    secret has none); a file that cannot be read is a ConfigError naming the setting."""
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(
+            f"{ENV_PREFIX}DATABASE_PASSWORD_FILE {path} cannot be read ({reason}): point it at a readable "
+            "file holding only the password (e.g. the mounted secret), or unset it"
+        ) from None
 
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:

@@ -40,7 +40,7 @@ def threshold_policy(settings: Settings) -> ThresholdPolicy:
 
 
 def build_store(settings: Settings) -> tuple[Ledger, ReconcileStore]:
-    engine = create_engine_for(settings.database_url.get_secret_value())
+    engine = create_engine_for(settings.database_url_with_password())
     holder = f"{socket.gethostname()}-{os.getpid()}"
     return Ledger(engine), ReconcileStore(engine, holder=holder)
 

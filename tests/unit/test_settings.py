@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from recon.errors import ConfigError
 from recon.settings import Settings, load_settings
@@ -106,3 +107,70 @@ def test_the_chain_needs_the_first_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECON_NIK_HASH_KEY_ROTATIONS", "second-hashing-key-0002")
     with pytest.raises(ConfigError, match="RECON_NIK_HASH_KEY is not set"):
         load_settings().nik_key_chain()
+
+
+# --- the PostgreSQL password kept out of the URL ---
+
+PG_URL = "postgresql+psycopg://recon@db.internal:5432/recon"
+
+
+def test_the_password_file_goes_into_the_url_only_when_connecting(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("p@ss:w/rd%1\n")  # `echo` adds the line end; the URL characters need escaping
+    settings = Settings(database_url=PG_URL, database_password_file=secret)
+
+    url = make_url(settings.database_url_with_password())
+
+    assert url.password == "p@ss:w/rd%1"
+    assert (url.username, url.host, url.port, url.database) == ("recon", "db.internal", 5432, "recon")
+    assert settings.database_url.get_secret_value() == PG_URL  # the setting itself stays password-free
+
+
+def test_the_password_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECON_DATABASE_URL", PG_URL)
+    monkeypatch.setenv("RECON_DATABASE_PASSWORD", "env-s3cret")
+
+    assert make_url(load_settings().database_url_with_password()).password == "env-s3cret"
+
+
+def test_without_a_separate_password_the_url_is_used_as_it_is() -> None:
+    with_password = "postgresql+psycopg://recon:in-url@db/recon"
+
+    assert Settings(database_url=with_password).database_url_with_password() == with_password
+    assert Settings().database_url_with_password() == "sqlite:///recon.db"
+
+
+def test_a_missing_password_file_is_one_line_naming_the_setting_and_the_fix(tmp_path: Path) -> None:
+    settings = Settings(database_url=PG_URL, database_password_file=tmp_path / "absent")
+
+    with pytest.raises(ConfigError) as raised:
+        settings.database_url_with_password()
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"RECON_DATABASE_PASSWORD_FILE {tmp_path / 'absent'} cannot be read")
+    assert "point it at a readable file" in message
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"database_password": "x-s3cret", "database_password_file": "FILE"}, "keep one"),
+        ({"database_url": "postgresql+psycopg://recon:url-s3cret@db/recon"}, "remove the password from"),
+        ({"database_url": "sqlite:///recon.db"}, "unset the password"),
+        ({"database_password_file": "EMPTY"}, "empty password"),
+    ],
+)
+def test_conflicting_or_empty_passwords_are_refused_without_printing_them(
+    tmp_path: Path, fields: dict[str, str], expected: str
+) -> None:
+    (tmp_path / "file").write_text("file-s3cret")
+    (tmp_path / "empty").write_text("\n")
+    values = {"database_url": PG_URL, "database_password_file": "FILE", **fields}
+    values["database_password_file"] = str(tmp_path / values["database_password_file"].lower())
+    settings = Settings(**values)  # type: ignore[arg-type]
+
+    with pytest.raises(ConfigError, match=expected) as raised:
+        settings.database_url_with_password()
+
+    assert "s3cret" not in str(raised.value) and "\n" not in str(raised.value)

@@ -57,7 +57,7 @@ def load(
     if refused:
         typer.echo(f"{refused} agreements refused, nothing stored", err=True)
         raise typer.Exit(1)
-    ledger = Ledger(create_engine_for(settings.database_url.get_secret_value()))
+    ledger = Ledger(create_engine_for(settings.database_url_with_password()))
     ledger.check_schema_current()
     changed = ledger.upsert_agreements(loaded)
     typer.echo(f"{len(loaded)} agreements read, {changed} stored or updated")

@@ -29,7 +29,7 @@ def upgrade(ctx: typer.Context) -> None:
     from recon.ledger import current_revision, head_revision, redact_url
     from recon.ledger import upgrade as run_upgrade
 
-    url = settings_from(ctx).database_url.get_secret_value()
+    url = settings_from(ctx).database_url_with_password()
     where = redact_url(url)
     before = _database_call(where, lambda: current_revision(url))
     head = head_revision()
@@ -52,7 +52,7 @@ def current(
     from recon.ledger import current_revision, head_revision, redact_url
     from recon.ledger._migrate import check_revision
 
-    url = settings_from(ctx).database_url.get_secret_value()
+    url = settings_from(ctx).database_url_with_password()
     where = redact_url(url)
     revision = _database_call(where, lambda: current_revision(url))
     head = head_revision()
@@ -75,5 +75,6 @@ def _database_call(where: str, call: Callable[[], T]) -> T:
         reason = str(orig if orig is not None else exc).strip().splitlines()
         raise ReconError(
             f"database at {where} failed: {type(orig or exc).__name__}: {reason[0] if reason else ''} "
-            "(check RECON_DATABASE_URL and that the database is running)"
+            "(check RECON_DATABASE_URL, its password or RECON_DATABASE_PASSWORD_FILE, and that the "
+            "database is running)"
         ) from None

@@ -48,7 +48,7 @@ def run_demo(base: Settings, *, work_dir: Path, scale: float, console: Console) 
     from recon.ledger import upgrade
 
     ensure_topics(bootstrap, settings)
-    upgrade(settings.database_url.get_secret_value())
+    upgrade(settings.database_url_with_password())
     today = datetime.now(UTC).date()
     scenario = build(today, scale=scale)
     env = _service_env(settings, work_dir)
@@ -70,6 +70,8 @@ def _demo_settings(base: Settings, work_dir: Path) -> Settings:
     return base.model_copy(
         update={
             "database_url": type(base.database_url)(f"sqlite:///{db}"),
+            "database_password_file": None,  # a SQLite file takes no password
+            "database_password": None,
             "nik_hash_key": type(base.database_url)(secrets.token_hex(32)),
             "consumer_group": f"{prefix}ingest",
             "topic_enrolments": prefix + base.topic_enrolments,
@@ -188,7 +190,7 @@ def _wait_caught_up(
     from recon.ledger import Ledger, create_engine_for
     from reconcile.store import ReconcileStore
 
-    engine = create_engine_for(settings.database_url.get_secret_value())
+    engine = create_engine_for(settings.database_url_with_password())
     ledger, store = Ledger(engine), ReconcileStore(engine, holder="demo-observer")
     probe = make_consumer(settings, group_id=None, client_id="recon-demo-probe")
     tps = [
