@@ -28,6 +28,7 @@ from recon.domain.validation import ValidationContext
 from recon.errors import PermanentFault
 from recon.health import Health
 from recon.kafka.outbox import OutboxRelay
+from recon.ledger import check_key_chain
 from recon.retry import is_transient
 from recon.settings import Settings
 
@@ -59,7 +60,7 @@ class IngestService:
             min_messages=settings.dlq_guard_min_messages,
             max_ratio=settings.dlq_guard_max_ratio,
         )
-        self._nik_key = settings.nik_key_bytes()
+        self._nik_key = settings.nik_key_chain()  # the first key, then any rotations' (docs/security.md)
         self._domain = settings.domain()
         self._listener_error: BaseException | None = None
         self._joined = False  # set once the group has handed us an assignment, even an empty one
@@ -90,6 +91,8 @@ class IngestService:
                     service._listener_error = exc
 
         self._ledger_call("check the ledger schema", self._ledger.check_schema_current)
+        # Hashing NIKs under another key chain than the ledger's would file every worker as new.
+        self._ledger_call("check the key chain", lambda: check_key_chain(self._ledger.engine, self._nik_key))
         self._consumer.subscribe(list(self._s.data_topics()), listener=Listener())
         last_message = self._clock.monotonic()
         try:

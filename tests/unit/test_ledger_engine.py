@@ -20,19 +20,25 @@ def test_the_public_api_is_pinned() -> None:
         "BEGIN_IMMEDIATE",
         "Batch",
         "BatchOutcome",
+        "KeyRotation",
+        "LeaseHeld",
         "Ledger",
         "OutboxMessage",
         "PendingOutbox",
+        "RotationOutcome",
         "agreement_from_row",
         "branch_totals_from_row",
+        "check_key_chain",
         "claim_from_row",
         "create_engine_for",
         "current_revision",
         "enrolment_from_row",
         "head_revision",
+        "last_key_rotation",
         "metadata",
         "outbox_rows",
         "redact_url",
+        "rotate_worker_keys",
         "upgrade",
     ]
 
@@ -138,12 +144,12 @@ def test_recon_db_upgrade_then_current(sqlite_url: str, monkeypatch: pytest.Monk
     assert code != 0 and "run `recon db upgrade`" in out
 
     code, out = _recon("db", "upgrade")
-    assert code == 0 and "upgraded from revision none (empty) to 0004" in out
+    assert code == 0 and "upgraded from revision none (empty) to 0005" in out
     code, out = _recon("db", "upgrade")
-    assert code == 0 and "already at revision 0004" in out
+    assert code == 0 and "already at revision 0005" in out
 
     code, out = _recon("db", "current", "--check")
-    assert code == 0 and "revision 0004" in out and "up to date" in out
+    assert code == 0 and "revision 0005" in out and "up to date" in out
 
 
 def test_recon_db_never_prints_the_password(monkeypatch: pytest.MonkeyPatch) -> None:

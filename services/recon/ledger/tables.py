@@ -272,6 +272,20 @@ leases = Table(
     PrimaryKeyConstraint("name"),
 )
 
+# --- Rotations of the NIK hashing key (migration 0005) ------------------------------------------
+key_rotations = Table(
+    "key_rotations",
+    metadata,
+    # One row per `recon keys rotate`, written in the transaction that rewrapped every worker key.
+    # 1, 2, ...: how many keys RECON_NIK_HASH_KEY_ROTATIONS holds after it. Given, never generated.
+    Column("rotation", Integer, nullable=False, autoincrement=False),
+    Column("rotated_at_ms", BigInteger, nullable=False),
+    # recon.domain.worker_key.chain_fingerprint of the chain after it: services refuse another chain.
+    Column("chain_fingerprint", Text, nullable=False),
+    Column("workers", BigInteger, nullable=False),  # distinct worker keys rewrapped
+    PrimaryKeyConstraint("rotation"),
+)
+
 EVENT_TABLES = {
     "enrolment": enrolment_events,
     "claim": claim_events,
