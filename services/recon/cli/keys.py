@@ -44,7 +44,7 @@ def rotate(
     settings = settings_from(ctx)
     chain = settings.nik_key_chain()
     new_key = read_new_key(new_key_file)
-    url = settings.database_url.get_secret_value()
+    url = settings.database_url_with_password()
     where = redact_url(url)
     engine = create_engine_for(url)
     try:
@@ -72,7 +72,7 @@ def check(ctx: typer.Context) -> None:
 
     settings = settings_from(ctx)
     chain = settings.nik_key_chain()
-    url = settings.database_url.get_secret_value()
+    url = settings.database_url_with_password()
     where = redact_url(url)
     engine = create_engine_for(url)
     try:
