@@ -12,6 +12,7 @@
 # Authentication is `trust`, for connections over the unix socket in DIR and over 127.0.0.1 only (the
 # server listens on nothing else): anyone who can reach the machine's loopback can connect, which is
 # what a local test/demo database wants, and why this is no way to run a shared or production server.
+# The one exception: role `recon_secret` (which tests create) must log in over TCP with its password.
 # Role `recon` (LOGIN CREATEDB) owns database `recon`; tests create and drop their own databases with it.
 # PostgreSQL refuses to run as root: as root the cluster belongs to, and runs as, the `postgres` user.
 # Every command is idempotent.
@@ -89,10 +90,13 @@ init_cluster() {
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$DIR'
 EOF
+    # Role recon_secret (made by tests that need it) must give its password over TCP: the first
+    # matching line wins, so it comes before trust; with it a test proves a password reaches the server.
     as_owner tee "$DATA/pg_hba.conf" >/dev/null <<'EOF'
-# scripts/postgres.sh: trust on the unix socket and 127.0.0.1 only
-local   all   all                  trust
-host    all   all   127.0.0.1/32   trust
+# scripts/postgres.sh: trust on the unix socket and 127.0.0.1 only, but recon_secret needs its password
+host    all   recon_secret   127.0.0.1/32   scram-sha-256
+local   all   all                           trust
+host    all   all            127.0.0.1/32   trust
 EOF
 }
 
