@@ -147,7 +147,9 @@ class IngestService:
         self._guard.check(processed.valid_count, processed.invalid_count)
         outcome = self._ledger_call(
             "write the batch to the ledger",
-            lambda: self._ledger.write_batch(self._s.consumer_group, processed.batch),
+            lambda: self._ledger.write_batch(
+                self._s.consumer_group, processed.batch, key_rotation=len(self._nik_key) - 1
+            ),
         )
         if processed.batch.agreements:
             self._agreements_loaded_at = float("-inf")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +22,6 @@ from factories import (
     lineage,
     valid_nik,
 )
-from ingest.service import IngestService
-from recon.clock import SystemClock
 from recon.domain.config import DomainConfig
 from recon.domain.events import ClaimEvent, EnrolmentEvent
 from recon.domain.validation import ValidationContext, validate
@@ -42,7 +39,6 @@ from recon.ledger import (
     upgrade,
 )
 from recon.ledger import _rotate as rotate_module
-from recon.settings import load_settings
 from reconcile.domain import fold, fold_claims
 from reconcile.store import ReconcileStore
 from support import RECON, REPO, service_env
@@ -313,25 +309,37 @@ def test_the_chain_check_refuses_an_outdated_or_wrong_chain_with_one_line(engine
         assert not any(k.decode() in message for k in (K1, K2, K3))
 
 
-class _Closable:
-    def close(self, **_: Any) -> None:
-        pass
-
-
-def test_ingest_refuses_to_start_with_an_outdated_chain(url: str, engine: Engine) -> None:
+def test_ingest_refuses_to_start_with_an_outdated_chain(
+    url: str, engine: Engine, kafka_bootstrap: str
+) -> None:
     fill(engine)
     rotate_worker_keys(engine, (K1,), K2)
-    settings = load_settings(overrides={"database_url": url, "nik_hash_key": K1.decode()})
-    service = IngestService(
-        settings=settings,
-        ledger=Ledger(engine),
-        consumer=_Closable(),
-        processor=None,  # type: ignore[arg-type]  # never reached: the check comes first
-        relay=_Closable(),  # type: ignore[arg-type]
-        clock=SystemClock(),
-    )
-    with pytest.raises(ConfigError, match="RECON_NIK_HASH_KEY_ROTATIONS lists 0 key"):
-        service.run(stop=threading.Event())
+    env = service_env({"kafka_bootstrap_servers": kafka_bootstrap}, url)
+
+    refused = _recon(env, "ingest", "--idle-exit", "1")
+
+    assert refused.returncode == 2
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("recon: RECON_NIK_HASH_KEY_ROTATIONS lists 0 key"), refused.stderr[-2000:]
+    assert K1.decode() not in refused.stderr and K2.decode() not in refused.stderr
+
+
+def test_a_batch_written_after_a_rotation_it_did_not_know_of_is_refused_whole(engine: Engine) -> None:
+    """An ingest still running when `recon keys rotate` committed must not file workers under the
+    old chain: its next batch fails in the same transaction, and nothing of it is written."""
+    ledger = Ledger(engine)
+    fill(engine)
+    rotate_worker_keys(engine, (K1,), K2)
+    before = snapshot(engine)
+    batch = Batch(enrolments=[samples.enrolment(9_000)], offsets={("enrolments", 0): 9_001})
+
+    with pytest.raises(ConfigError) as raised:
+        ledger.write_batch("g", batch, key_rotation=0)
+
+    assert "\n" not in str(raised.value) and "RECON_NIK_HASH_KEY_ROTATIONS" in str(raised.value)
+    assert snapshot(engine) == before
+    assert ledger.stored_offsets("g", [("enrolments", 0)]) == {}
+    assert ledger.write_batch("g", batch, key_rotation=1).stored["enrolment"] == 1
 
 
 # --- the real command, end to end ---------------------------------------------------------------------

@@ -122,6 +122,19 @@ def check_key_chain(engine: Engine, chain: Sequence[bytes]) -> KeyRotation | Non
         return _check(conn, as_chain(chain))
 
 
+def check_rotation(conn: Connection, expected: int) -> None:
+    """Inside a writer's transaction: raise a one-line ConfigError unless the ledger's key was
+    rotated exactly ``expected`` times (a rotation committed since the writer checked its chain)."""
+    last = _last(conn)
+    rotated = 0 if last is None else last.rotation
+    if rotated != expected:
+        raise ConfigError(
+            f"the ledger's NIK hashing key was rotated while this process ran (rotation {rotated}, this "
+            f"process has {expected}): nothing of the batch was written; list the new key in "
+            "RECON_NIK_HASH_KEY_ROTATIONS and restart"
+        )
+
+
 def _last(conn: Connection) -> KeyRotation | None:
     t = tables.key_rotations
     row = conn.execute(select(t).order_by(t.c.rotation.desc()).limit(1)).mappings().first()

@@ -24,6 +24,7 @@ from recon.ledger import _rows, tables
 from recon.ledger._engine import BEGIN_IMMEDIATE
 from recon.ledger._migrate import check_revision, revision_of
 from recon.ledger._pgcopy import copy_insert_ignore
+from recon.ledger._rotate import check_rotation
 
 KINDS = ("enrolment", "claim", "agreement", "branch_totals")
 _KEEP_ROWCOUNT = {"preserve_rowcount": True}
@@ -143,7 +144,7 @@ class Ledger:
         with self._engine.connect() as conn:
             return {(topic, partition): offset for topic, partition, offset in conn.execute(query)}
 
-    def write_batch(self, group_id: str, batch: Batch) -> BatchOutcome:
+    def write_batch(self, group_id: str, batch: Batch, *, key_rotation: int | None = None) -> BatchOutcome:
         """Write a whole batch and its offsets in ONE transaction: all of it or none of it.
 
         - Events are inserted by ``event_id``, skipping ids already stored (applying a batch twice
@@ -152,6 +153,12 @@ class Ledger:
           lower version changes nothing and counts as a duplicate.
         - Outbox messages are inserted, skipping a (kind, source) already stored.
         - ``batch.offsets`` are upserted for ``group_id``.
+
+        - ``key_rotation``: how many times the writer's NIK key chain was rotated. Checked last, in
+          the same transaction, so a ``recon keys rotate`` that committed while this process ran
+          makes the batch fail whole (ConfigError) instead of filing workers under the old chain.
+          On PostgreSQL the rotation locks the event tables, so the check sees it or the rotation
+          waits for this batch and rewraps it; SQLite serialises writers anyway.
 
         Raises SQLAlchemy exceptions unchanged; then nothing was written.
         """
@@ -172,6 +179,8 @@ class Ledger:
                 conn.execute(delete(tables.ingest_batches).where(tables.ingest_batches.c.id == batch_id))
             self._insert_outbox(conn, batch.outbox, now)
             self._save_offsets(conn, group_id, batch.offsets, now)
+            if key_rotation is not None:
+                check_rotation(conn, key_rotation)
         given = {
             "enrolment": len(batch.enrolments),
             "claim": len(batch.claims),
