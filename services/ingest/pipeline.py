@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from recon.avro import DecodeError
 from recon.domain.events import Agreement, BranchTotals, ClaimEvent, EnrolmentEvent, Lineage, Rejection
-from recon.domain.validation import ValidationContext, validate
+from recon.domain.validation import ValidationContext, loggable_event_id, validate
 from recon.ledger import Batch, OutboxMessage
 
 DEAD_LETTER = "dead_letter"
@@ -44,6 +44,7 @@ class Processed:
     valid: Counter[str] = field(default_factory=Counter)  # per topic
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)  # per (topic, reason code)
     ignored: int = 0  # tombstones on the compacted agreements topic
+    dead_letters: list[DeadLetterNote] = field(default_factory=list)  # one per rejected message, for logs
 
     @property
     def invalid_count(self) -> int:
@@ -52,6 +53,19 @@ class Processed:
     @property
     def valid_count(self) -> int:
         return sum(self.valid.values())
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterNote:
+    """Where a rejected message was and why: what the log line about it may say (no value, no NIK).
+    ``event_id`` only when it passed validation's own check (an id can never hold a NIK then)."""
+
+    topic: str
+    partition: int
+    offset: int
+    error_kind: str
+    reason_code: str
+    event_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +104,15 @@ class Processor:
             tp = (msg.topic, msg.partition)
             offsets[tp] = max(offsets.get(tp, -1), msg.offset + 1)
             stats.consumed[msg.topic] += 1
-            result = self._one(msg, ctx)
+            result, event_id = self._one(msg, ctx)
             if isinstance(result, Rejection | DecodeError):
                 code, reason = result.code, result.reason
                 kind = "validation" if isinstance(result, Rejection) else "codec"
                 outbox.append(self._dead_letter(msg, code, reason, kind))
                 stats.rejected[(msg.topic, code)] += 1
+                stats.dead_letters.append(
+                    DeadLetterNote(msg.topic, msg.partition, msg.offset, kind, code, event_id)
+                )
             elif result is None:
                 stats.ignored += 1
             else:
@@ -112,26 +129,29 @@ class Processor:
         stats.batch = Batch(enrolments, claims, agreements, totals, outbox, offsets)
         return stats
 
-    def _one(self, msg: RawMessage, ctx: ValidationContext) -> Any:
+    def _one(self, msg: RawMessage, ctx: ValidationContext) -> tuple[Any, str | None]:
+        """The message's outcome, and for a rejected record its event id where one may be logged."""
         subject = self._subjects.get(msg.topic)
         if subject is None:
-            return Rejection("unexpected_topic", "the ingest service does not read this topic")
+            return Rejection("unexpected_topic", "the ingest service does not read this topic"), None
         if msg.value is None:
             if subject == AGREEMENT_SUBJECT:
-                return None  # a tombstone: compaction bookkeeping, not an event
-            return Rejection("empty_value", "the record has no value")
+                return None, None  # a tombstone: compaction bookkeeping, not an event
+            return Rejection("empty_value", "the record has no value"), None
         if len(msg.value) > self._max_bytes:
-            return Rejection(
-                "too_large", f"the value has {len(msg.value)} bytes, above the {self._max_bytes} limit"
-            )
+            reason = f"the value has {len(msg.value)} bytes, above the {self._max_bytes} limit"
+            return Rejection("too_large", reason), None
         try:
             decoded = self._catalogue.decode(msg.value, subject)
         except DecodeError as exc:
-            return exc
+            return exc, None
         lineage = Lineage(
             msg.topic, msg.partition, msg.offset, fingerprint_hex(decoded.fingerprint), decoded.version
         )
-        return validate(subject, decoded.record, lineage, ctx)
+        result = validate(subject, decoded.record, lineage, ctx)
+        if isinstance(result, Rejection):
+            return result, loggable_event_id(decoded.record)
+        return result, None
 
     def _dead_letter(self, msg: RawMessage, code: str, reason: str, kind: str) -> OutboxMessage:
         headers = (

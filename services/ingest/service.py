@@ -158,6 +158,18 @@ class IngestService:
             self._broker_call("send dead letters", lambda: self._relay.flush(sources=sources))
         self._commit_to_kafka(processed.batch.offsets)
         self._record(processed, outcome, self._clock.monotonic() - started)
+        for note in processed.dead_letters:  # after the commit: each line stands for a stored dead letter
+            log.warning(
+                "message dead-lettered",
+                extra={
+                    "topic": note.topic,
+                    "partition": note.partition,
+                    "offset": note.offset,
+                    "error_kind": note.error_kind,
+                    "reason_code": note.reason_code,
+                    **({"event_id": note.event_id} if note.event_id else {}),
+                },
+            )
         self.health.progressed()
         metrics.LAST_PROGRESS.labels("ingest").set(self._clock.now_ms() / 1000)
         return processed

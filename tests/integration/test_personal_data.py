@@ -270,6 +270,9 @@ def test_no_raw_nik_or_name_in_any_trace_of_a_full_run(
         texts[f"`recon {name}` stderr (logs)"] = proc.stderr
         texts[f"`recon {name}` stdout"] = proc.stdout
     assert "batch committed" in ingest.stderr, "the ingest logged its batches"
+    refusals = [json.loads(line) for line in ingest.stderr.splitlines() if "message dead-lettered" in line]
+    assert {"nik_birth_date", "nik_format"} <= {r["reason_code"] for r in refusals}, "each refusal is logged"
+    assert all({"topic", "partition", "offset", "error_kind"} <= r.keys() for r in refusals)
     for name, served, paths in (
         ("ingest", ingest_http, probes),
         ("reconcile", reconcile_http, (*probes, "/")),

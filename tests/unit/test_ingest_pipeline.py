@@ -8,7 +8,7 @@ import pytest
 
 from factories import NIK_KEY, VALIDATION_NOW_MS, agreement_record, enrolment_record, valid_nik
 from ingest.guard import DeadLetterGuard, DeadLetterGuardTripped
-from ingest.pipeline import Processor
+from ingest.pipeline import DeadLetterNote, Processor
 from recon.avro import SchemaCatalogue
 from recon.domain.config import DomainConfig
 from recon.domain.validation import ValidationContext
@@ -99,6 +99,29 @@ def test_workers_are_stored_by_keyed_hash_never_by_nik(
 
     (event,) = out.batch.enrolments
     assert nik not in repr(event) and event.nik_region == nik[:4] and len(event.worker_key) == 32
+
+
+def test_each_dead_letter_is_noted_for_the_log_with_its_event_id_only_when_it_is_safe(
+    processor: Processor, catalogue: SchemaCatalogue
+) -> None:
+    nik = valid_nik()
+    refused = catalogue.encode("enrolment", enrolment_record(event_id="evt-7", nik=nik[:15] + "x"))
+    nik_in_id = catalogue.encode("enrolment", enrolment_record(event_id=f"evt-{nik}", nik=nik))
+    messages = [
+        Msg("enr", 2, 40, b"k", refused),
+        Msg("enr", 2, 41, b"k", nik_in_id),
+        Msg("enr", 2, 42, b"k", b"x"),
+    ]
+
+    notes = processor.process(messages, CTX).dead_letters
+
+    assert [(n.topic, n.partition, n.offset, n.error_kind, n.event_id) for n in notes] == [
+        ("enr", 2, 40, "validation", "evt-7"),
+        ("enr", 2, 41, "validation", None),  # an id holding a NIK is never repeated anywhere
+        ("enr", 2, 42, "codec", None),
+    ]
+    assert notes[1].reason_code == "identifier_holds_nik" and notes[2].reason_code == "not_single_object"
+    assert all(isinstance(n, DeadLetterNote) for n in notes)
 
 
 def test_the_guard_trips_only_past_the_ratio_with_enough_messages_seen() -> None:

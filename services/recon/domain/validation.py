@@ -68,6 +68,7 @@ __all__ = [
     "VALIDATORS",
     "Record",
     "ValidationContext",
+    "loggable_event_id",
     "validate",
     "validate_agreement",
     "validate_branch_totals",
@@ -422,6 +423,15 @@ VALIDATORS: Final[Mapping[str, Validator]] = {
     "agreement": validate_agreement,
     "branch-totals": validate_branch_totals,
 }
+
+
+def loggable_event_id(record: Record) -> str | None:
+    """The record's ``event_id`` if validation's own check accepts it (so it cannot hold a NIK), else
+    None: what a log line about a rejected record may name."""
+    try:
+        return check.event_id(record)
+    except Invalid:
+        return None
 
 
 def validate(
