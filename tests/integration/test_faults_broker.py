@@ -8,7 +8,9 @@ one line naming the broker), and a service restarted once the broker is back mus
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,8 +18,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from conftest import free_ports
+from factories import enrolment_record
 from faults import Lab, Outcome, Proc, Run, check_checkpoint, open_lab, own_broker, run_ingest_scenario
 from recon.broker import LocalBroker
+from recon.ledger import upgrade
+from support import RECON, REPO, service_env
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +178,30 @@ def test_broker_down_longer_than_the_retry_budget_fails_loudly_then_a_restart_fi
 
     assert outcome.ok, outcome.explain()
     assert outcome.stored == 6000 and outcome.dead_lettered == 60
+
+
+def test_no_broker_at_start_is_retried_then_one_line_naming_the_address(tmp_path: Path) -> None:
+    """A service or command started before its broker retries for the budget, then stops with the
+    CLI's one line (not a kafka-python traceback), naming the address it could not reach."""
+    (port,) = free_ports(1)  # nothing listens there
+    database = f"sqlite:///{tmp_path / 'recon.db'}"
+    upgrade(database)
+    records = tmp_path / "one.jsonl"
+    records.write_text(json.dumps(enrolment_record(), default=str) + "\n")
+    env = service_env({"kafka_bootstrap_servers": f"127.0.0.1:{port}", "retry_budget_seconds": 1}, database)
+    commands = {
+        "ingest": ["ingest", "--idle-exit", "1"],
+        "publish": ["publish", "--subject", "enrolment", str(records)],
+    }
+    running = {
+        name: subprocess.Popen([*RECON, *args], env=env, cwd=REPO, text=True, stderr=subprocess.PIPE)
+        for name, args in commands.items()
+    }
+
+    for name, process in running.items():
+        _, stderr = process.communicate(timeout=180)
+        last = stderr.strip().splitlines()[-1]
+        assert process.returncode == 3, (name, stderr[-2000:])
+        assert last.startswith("recon: connect a ") and f"127.0.0.1:{port}" in last, (name, last)
+        assert "RECON_KAFKA_BOOTSTRAP_SERVERS" in last
+        assert "Traceback" not in stderr, (name, stderr[-2000:])

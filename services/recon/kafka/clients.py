@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from recon.errors import ConfigError, PermanentFault
 from recon.settings import ENV_PREFIX, Settings
+
+T = TypeVar("T")
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
@@ -49,9 +51,12 @@ def make_consumer(settings: Settings, *, group_id: str | None, client_id: str, *
     """A consumer that never commits on its own: the database holds the offsets that count."""
     from kafka import KafkaConsumer
 
-    with explain_refused_connections(settings):
-        return KafkaConsumer(
-            **client_config(settings),
+    config = client_config(settings)
+    return _connect(
+        settings,
+        "connect a consumer to Kafka",
+        lambda: KafkaConsumer(
+            **config,
             group_id=group_id,
             client_id=client_id,
             enable_auto_commit=False,
@@ -59,7 +64,8 @@ def make_consumer(settings: Settings, *, group_id: str | None, client_id: str, *
             allow_auto_create_topics=False,
             max_partition_fetch_bytes=max(1_048_576, settings.max_message_bytes),
             **extra,
-        )
+        ),
+    )
 
 
 def make_producer(settings: Settings, *, client_id: str, **extra: Any) -> Any:
@@ -76,8 +82,25 @@ def make_producer(settings: Settings, *, client_id: str, **extra: Any) -> Any:
         "max_request_size": max(1_048_576, settings.max_message_bytes * 2),
     }
     options.update(extra)
-    with explain_refused_connections(settings):
-        return KafkaProducer(**client_config(settings), client_id=client_id, **options)
+    config = client_config(settings)
+    return _connect(
+        settings,
+        "connect a producer to Kafka",
+        lambda: KafkaProducer(**config, client_id=client_id, **options),
+    )
+
+
+def _connect(settings: Settings, what: str, build: Callable[[], T]) -> T:
+    """Build a client (kafka-python bootstraps in the constructor). A broker not reachable yet is
+    retried for the retry budget, then one PermanentFault line names the address and the fix; a
+    refused login or certificate is a PermanentFault at once (retrying cannot cure it)."""
+    from recon.retry import broker_call
+
+    def attempt() -> T:
+        with explain_refused_connections(settings):
+            return build()
+
+    return broker_call(what, attempt, budget_seconds=settings.retry_budget_seconds)
 
 
 class _Refusals(logging.Handler):
