@@ -45,6 +45,7 @@ import contextlib
 import cProfile
 import gc
 import json
+import logging
 import os
 import platform
 import pstats
@@ -194,6 +195,9 @@ class Marks:
 def child_main() -> None:
     """``--child``: run the job read from stdin, print its result as one JSON line."""
     job = json.loads(sys.stdin.read())
+    # No log handler here, so Python's last resort would print every "message dead-lettered" warning
+    # into the report; 400 lines among 200,000 events cost nothing measurable either way.
+    logging.getLogger("recon").setLevel(logging.ERROR)
     result = consume_run(job) if job["variant"] in ("consume", "decode") else ingest_run(job)
     result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(result), flush=True)
