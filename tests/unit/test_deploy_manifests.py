@@ -31,6 +31,7 @@ SECRET_SETTINGS = {
     "RECON_NIK_HASH_KEY": "nik-hash-key",
     "RECON_KAFKA_SASL_PASSWORD": "kafka-sasl-password",
 }
+OPTIONAL_SECRET_SETTINGS = {"RECON_NIK_HASH_KEY_ROTATIONS": "nik-hash-key-rotations"}  # after a key rotation
 
 
 def k8s_documents() -> list[tuple[str, dict[str, Any]]]:
@@ -104,7 +105,9 @@ def test_deployments_have_limits_config_and_secret_references(name: str) -> None
         assert set(main["resources"][bound]) == {"cpu", "memory"}
     assert main["envFrom"] == [{"configMapRef": {"name": "recon-config"}}]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in main["env"] if "valueFrom" in e}
-    assert refs == {k: {"name": "recon-secrets", "key": v} for k, v in SECRET_SETTINGS.items()}
+    assert refs == {k: {"name": "recon-secrets", "key": v} for k, v in SECRET_SETTINGS.items()} | {
+        k: {"name": "recon-secrets", "key": v, "optional": True} for k, v in OPTIONAL_SECRET_SETTINGS.items()
+    }
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert main["securityContext"]["allowPrivilegeEscalation"] is False
