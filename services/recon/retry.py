@@ -81,7 +81,7 @@ def call_with_retry(
     retrying = Retrying(
         retry=retry_if_exception(is_transient),
         stop=stop_after_delay(budget_seconds),
-        wait=wait_exponential_jitter(initial=0.2, max=5.0),
+        wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
         before_sleep=before_sleep,
         reraise=True,
     )
