@@ -23,17 +23,19 @@ from recon.domain.events import BranchTotals, ClaimEvent, EnrolmentEvent, Progra
 from recon.errors import ReconError
 from recon.ledger import (
     BEGIN_IMMEDIATE,
+    RECONCILE_LEASE,
     OutboxMessage,
     branch_totals_from_row,
     claim_from_row,
     enrolment_from_row,
     outbox_rows,
     tables,
+    take_lease,
 )
 from reconcile.domain import AlertState, ClaimState, OrphanBacklog, WorkerCoverage, WorkerRow, to_row
 
 T = TypeVar("T")
-LEASE = "reconcile"
+LEASE = RECONCILE_LEASE
 _CHUNK = 500  # keys per IN (...) query: well under SQLite's parameter limit
 
 
@@ -73,16 +75,7 @@ class ReconcileStore:
             )
 
     def _renew(self, conn: Connection, now_ms: int) -> bool:
-        t = tables.leases
-        conn.execute(
-            self._insert(t).values(name=LEASE, holder=self.holder, expires_at_ms=0).on_conflict_do_nothing()
-        )
-        taken = conn.execute(
-            update(t)
-            .where(t.c.name == LEASE, (t.c.holder == self.holder) | (t.c.expires_at_ms < now_ms))
-            .values(holder=self.holder, expires_at_ms=now_ms + self._ttl)
-        )
-        return bool(taken.rowcount)
+        return take_lease(conn, name=LEASE, holder=self.holder, now_ms=now_ms, ttl_ms=self._ttl)
 
     def _fenced(self, conn: Connection, now_ms: int) -> None:
         if not self._renew(conn, now_ms):

@@ -25,6 +25,7 @@ def test_the_public_api_is_pinned() -> None:
         "Ledger",
         "OutboxMessage",
         "PendingOutbox",
+        "RECONCILE_LEASE",
         "RotationOutcome",
         "agreement_from_row",
         "branch_totals_from_row",
@@ -39,6 +40,7 @@ def test_the_public_api_is_pinned() -> None:
         "outbox_rows",
         "redact_url",
         "rotate_worker_keys",
+        "take_lease",
         "upgrade",
     ]
 

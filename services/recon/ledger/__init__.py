@@ -6,6 +6,7 @@ See docs/ledger.md for the contracts and what happens on a crash at each step.
 """
 
 from recon.ledger._engine import BEGIN_IMMEDIATE, create_engine_for, redact_url
+from recon.ledger._lease import RECONCILE_LEASE, take_lease
 from recon.ledger._migrate import current_revision, head_revision, upgrade
 from recon.ledger._rotate import (
     KeyRotation,
@@ -21,6 +22,7 @@ from recon.ledger.tables import metadata
 
 __all__ = [
     "BEGIN_IMMEDIATE",
+    "RECONCILE_LEASE",
     "Batch",
     "BatchOutcome",
     "KeyRotation",
@@ -42,5 +44,6 @@ __all__ = [
     "outbox_rows",
     "redact_url",
     "rotate_worker_keys",
+    "take_lease",
     "upgrade",
 ]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,15 +37,15 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
+from recon.clock import SystemClock
 from recon.domain.worker_key import as_chain, chain_fingerprint, rewrap
 from recon.errors import ConfigError, ReconError
 from recon.ledger import tables
 from recon.ledger._engine import BEGIN_IMMEDIATE
+from recon.ledger._lease import RECONCILE_LEASE, take_lease
 
 ROTATOR: Final = "recon keys rotate"  # the lease holder while a rotation runs
-RECONCILE_LEASE: Final = "reconcile"  # reconcile.store.LEASE (recon cannot import reconcile)
 # Held on after the commit for longer than a reconciler's lease (15 s): a reconciler whose lease
 # lapsed while the rotation ran then finds it taken, stands by, and reloads the rewritten keys.
 LEASE_HOLD_MS: Final = 30_000
@@ -99,10 +98,6 @@ class RotationOutcome:
 def worker_key_columns() -> list[Column[Any]]:
     """Every plain column that holds a worker key."""
     return [t.c.worker_key for t in tables.metadata.sorted_tables if "worker_key" in t.c]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # --- checking ----------------------------------------------------------------------------------------
@@ -165,7 +160,7 @@ def rotate_worker_keys(
     chain: Sequence[bytes],
     new_key: bytes,
     *,
-    clock: Callable[[], int] = now_ms,
+    clock: Callable[[], int] | None = None,
     page: int = PAGE,
 ) -> RotationOutcome:
     """Wrap every stored worker key under ``new_key`` and record the rotation: all or nothing.
@@ -174,6 +169,7 @@ def rotate_worker_keys(
     ``LeaseHeld`` while a reconciler holds its lease, ``ConfigError`` for a chain that does not
     match or a new key that is short or already in the chain.
     """
+    clock = clock or SystemClock().now_ms
     current = as_chain(chain)
     rotated = as_chain((*current, new_key))
     if new_key in current:
@@ -203,19 +199,8 @@ def rotate_worker_keys(
 
 def _take_lease(conn: Connection, now: int) -> None:
     """Take the reconciler's lease, as a reconciler would, or refuse while a live one holds it."""
-    t = tables.leases
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(
-        dialect.insert(t)
-        .values(name=RECONCILE_LEASE, holder=ROTATOR, expires_at_ms=0)
-        .on_conflict_do_nothing()
-    )
-    taken = conn.execute(
-        update(t)
-        .where(t.c.name == RECONCILE_LEASE, (t.c.holder == ROTATOR) | (t.c.expires_at_ms < now))
-        .values(holder=ROTATOR, expires_at_ms=now + LEASE_HOLD_MS)
-    )
-    if not taken.rowcount:
+    if not take_lease(conn, name=RECONCILE_LEASE, holder=ROTATOR, now_ms=now, ttl_ms=LEASE_HOLD_MS):
+        t = tables.leases
         left = conn.execute(select(t.c.expires_at_ms).where(t.c.name == RECONCILE_LEASE)).scalar_one()
         raise LeaseHeld(
             f"a reconciler holds the ledger's lease (for {max(0, left - now) / 1000:.0f} s more): stop every "

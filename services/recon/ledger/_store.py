@@ -9,7 +9,6 @@ retries; the ingest loop does, in one place.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, Table, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from recon.clock import SystemClock
 from recon.domain.events import Agreement, BranchTotals, ClaimEvent, EnrolmentEvent
 from recon.errors import ConfigError
 from recon.ledger import _rows, tables
@@ -84,10 +84,6 @@ class BatchOutcome:
     duplicates: Mapping[str, int]
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Ledger:
     """The store behind the service, on SQLite or PostgreSQL.
 
@@ -99,12 +95,13 @@ class Ledger:
         outcome = ledger.write_batch("rentan-recon-ingest", Batch(enrolments=..., offsets=...))
     """
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], int] = now_ms) -> None:
-        """``clock`` gives epoch milliseconds for ``ingested_at_ms`` / ``created_at_ms`` columns."""
+    def __init__(self, engine: Engine, *, clock: Callable[[], int] | None = None) -> None:
+        """``clock`` gives epoch milliseconds for ``ingested_at_ms`` / ``created_at_ms`` columns
+        (default: the system clock)."""
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ConfigError(f"the ledger supports SQLite and PostgreSQL, not {engine.dialect.name}")
         self._engine = engine
-        self._clock = clock
+        self._clock = clock or SystemClock().now_ms
         self._postgres = engine.dialect.name == "postgresql"
         self._writer = engine.execution_options(**{BEGIN_IMMEDIATE: True})
 
