@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from recon.domain.config import DomainConfig
+from recon.domain.worker_key import MIN_KEY_BYTES
 from recon.errors import ConfigError
 
 ENV_PREFIX = "RECON_"
@@ -182,10 +183,10 @@ class Settings(BaseSettings):
 
     def nik_key_bytes(self) -> bytes:
         """The secret that hashes NIKs, or a ConfigError naming the fix."""
-        if self.nik_hash_key is None or len(self.nik_hash_key.get_secret_value()) < 16:
+        if self.nik_hash_key is None or len(self.nik_hash_key.get_secret_value()) < MIN_KEY_BYTES:
             raise ConfigError(
-                f"{ENV_PREFIX}NIK_HASH_KEY is not set or shorter than 16 characters: set it to a long random "
-                "secret (e.g. `openssl rand -hex 32`) in the environment or the config file"
+                f"{ENV_PREFIX}NIK_HASH_KEY is not set or shorter than {MIN_KEY_BYTES} characters: set it to "
+                "a long random secret (e.g. `openssl rand -hex 32`) in the environment or the config file"
             )
         return self.nik_hash_key.get_secret_value().encode()
 
@@ -199,10 +200,11 @@ class Settings(BaseSettings):
         text = "" if self.nik_hash_key_rotations is None else self.nik_hash_key_rotations.get_secret_value()
         later = [part.strip() for part in text.split(",")] if text.strip() else []
         for n, key in enumerate(later, start=1):
-            if len(key) < 16:  # never the value: it is a secret
+            if len(key) < MIN_KEY_BYTES:  # never the value: it is a secret
                 raise ConfigError(
                     f"{ENV_PREFIX}NIK_HASH_KEY_ROTATIONS: key {n} of {len(later)} is empty or shorter than "
-                    "16 characters: list the keys given to `recon keys rotate`, oldest first, comma-separated"
+                    f"{MIN_KEY_BYTES} characters: list the keys given to `recon keys rotate`, oldest first, "
+                    "comma-separated"
                 )
         return (first, *(key.encode() for key in later))
 

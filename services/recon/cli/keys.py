@@ -8,22 +8,29 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from recon.cli._app import app, settings_from
 from recon.cli.db import _database_call
+from recon.domain.worker_key import MIN_KEY_BYTES
 from recon.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from recon.settings import Settings
+
+T = TypeVar("T")
 
 keys_app = typer.Typer(
     help="The keys that hash NIKs into worker keys: rotate them, check them against the ledger.",
     no_args_is_help=True,
 )
 app.add_typer(keys_app, name="keys")
-
-_MIN_KEY_BYTES = 16
 
 
 @keys_app.command()
@@ -39,20 +46,13 @@ def rotate(
     ],
 ) -> None:
     """Rewrap every stored worker key under a new key, in one transaction. Stop both services first."""
-    from recon.ledger import Ledger, create_engine_for, redact_url, rotate_worker_keys
+    from recon.ledger import rotate_worker_keys
 
     settings = settings_from(ctx)
     chain = settings.nik_key_chain()
     new_key = read_new_key(new_key_file)
-    url = settings.database_url_with_password()
-    where = redact_url(url)
-    engine = create_engine_for(url)
-    try:
-        _database_call(where, Ledger(engine).check_schema_current)
-        started = time.monotonic()
-        outcome = _database_call(where, lambda: rotate_worker_keys(engine, chain, new_key))
-    finally:
-        engine.dispose()
+    started = time.monotonic()
+    where, outcome = _on_ledger(settings, lambda engine: rotate_worker_keys(engine, chain, new_key))
     seconds = time.monotonic() - started
     typer.echo(
         f"ledger at {where}: NIK hashing key rotation {outcome.rotation} done, {outcome.workers:,} worker "
@@ -68,22 +68,30 @@ def rotate(
 @keys_app.command()
 def check(ctx: typer.Context) -> None:
     """Exit 0 when the configured key chain is the one the ledger was last rotated to; else one line."""
-    from recon.ledger import Ledger, check_key_chain, create_engine_for, redact_url
+    from recon.ledger import check_key_chain
 
     settings = settings_from(ctx)
     chain = settings.nik_key_chain()
+    where, last = _on_ledger(settings, lambda engine: check_key_chain(engine, chain))
+    if last is None:
+        typer.echo(f"ledger at {where}: never rotated; one NIK hashing key configured (nothing to compare)")
+    else:
+        typer.echo(f"ledger at {where}: the configured NIK hashing keys match rotation {last.rotation}")
+
+
+def _on_ledger(settings: Settings, call: Callable[[Engine], T]) -> tuple[str, T]:
+    """``call`` on the configured ledger once its schema is current; the ledger's redacted address
+    and the result. Database faults become one line naming the address (``recon db``'s wording)."""
+    from recon.ledger import Ledger, create_engine_for, redact_url
+
     url = settings.database_url_with_password()
     where = redact_url(url)
     engine = create_engine_for(url)
     try:
         _database_call(where, Ledger(engine).check_schema_current)
-        last = _database_call(where, lambda: check_key_chain(engine, chain))
+        return where, _database_call(where, lambda: call(engine))
     finally:
         engine.dispose()
-    if last is None:
-        typer.echo(f"ledger at {where}: never rotated; one NIK hashing key configured (nothing to compare)")
-    else:
-        typer.echo(f"ledger at {where}: the configured NIK hashing keys match rotation {last.rotation}")
 
 
 def read_new_key(source: str) -> bytes:
@@ -107,9 +115,9 @@ def read_new_key(source: str) -> bytes:
             f"the new key in {what} holds a comma or a space: RECON_NIK_HASH_KEY_ROTATIONS is "
             "comma-separated, so use e.g. `openssl rand -hex 32`"
         )
-    if len(key.encode()) < _MIN_KEY_BYTES:
+    if len(key.encode()) < MIN_KEY_BYTES:
         raise ConfigError(
-            f"the new key in {what} is {len(key.encode())} bytes: it must be at least {_MIN_KEY_BYTES} "
+            f"the new key in {what} is {len(key.encode())} bytes: it must be at least {MIN_KEY_BYTES} "
             "(use e.g. `openssl rand -hex 32`)"
         )
     return key.encode()
