@@ -322,16 +322,12 @@ class LocalBroker:
         return self.tls_dir / "broker-keystore.pem"
 
     def properties(self) -> dict[str, str]:
-        if self.security is None:
-            return server_properties(
-                port=self.port, controller_port=self.controller_port, data_dir=self.data_dir
-            )
         return server_properties(
             port=self.port,
             controller_port=self.controller_port,
             data_dir=self.data_dir,
-            sasl_ssl_port=self.security.port,
-            keystore=self._keystore,
+            sasl_ssl_port=None if self.security is None else self.security.port,
+            keystore=self._keystore,  # used only with the SASL_SSL listener
             truststore=self.ca_file,
         )
 

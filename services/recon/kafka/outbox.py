@@ -30,6 +30,9 @@ from recon.clock import Clock
 log = logging.getLogger("recon.outbox")
 
 OUTBOX_ID_HEADER = "recon.outbox_id"
+# Each wait on the broker is bounded, so a dead broker counts against the retry budget instead of
+# blocking until kafka-python gives up on the records (120 s).
+FLUSH_TIMEOUT_SECONDS = 10
 
 
 class OutboxRelay:
@@ -121,7 +124,7 @@ class OutboxRelay:
             # delivered once the broker is back: resending their rows now would publish them twice.
             # Wait until each is delivered or has failed (this raises while the broker is away, and
             # the caller's retry comes back here), then mark what reached the topic.
-            self._producer.flush(timeout=10)
+            self._producer.flush(timeout=FLUSH_TIMEOUT_SECONDS)
             self.recover()
             self._interrupted = False
         try:
@@ -144,7 +147,7 @@ class OutboxRelay:
                 futures.append(
                     (row.id, self._producer.send(msg.topic, key=msg.key, value=msg.value, headers=headers))
                 )
-            self._producer.flush(timeout=10)  # a dead broker must not block past the retry budget
+            self._producer.flush(timeout=FLUSH_TIMEOUT_SECONDS)
             sent = []
             for row_id, future in futures:
                 meta = future.get(timeout=30)
