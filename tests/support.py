@@ -64,9 +64,11 @@ def consume_all(bootstrap: str, topic: str, *, timeout: float = 20.0, expect: in
         consumer.close()
 
 
-def run_recon(env: Mapping[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def run_recon(
+    env: Mapping[str, str], *args: str, timeout: float = 180, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*RECON, *args], env=dict(env), capture_output=True, text=True, timeout=timeout, cwd=REPO
+        [*RECON, *args], env=dict(env), input=stdin, capture_output=True, text=True, timeout=timeout, cwd=REPO
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from factories import enrolment_record
 from faults import Lab, Outcome, Proc, Run, check_checkpoint, open_lab, own_broker, run_ingest_scenario
 from recon.broker import LocalBroker
 from recon.ledger import upgrade
-from support import RECON, REPO, service_env
+from support import service_env, start_recon
 
 
 @pytest.fixture(scope="module")
@@ -180,23 +179,21 @@ def test_broker_down_longer_than_the_retry_budget_fails_loudly_then_a_restart_fi
     assert outcome.stored == 6000 and outcome.dead_lettered == 60
 
 
-def test_no_broker_at_start_is_retried_then_one_line_naming_the_address(tmp_path: Path) -> None:
+def test_no_broker_at_start_is_retried_then_one_line_naming_the_address(
+    tmp_path: Path, sqlite_url: str
+) -> None:
     """A service or command started before its broker retries for the budget, then stops with the
     CLI's one line (not a kafka-python traceback), naming the address it could not reach."""
     (port,) = free_ports(1)  # nothing listens there
-    database = f"sqlite:///{tmp_path / 'recon.db'}"
-    upgrade(database)
+    upgrade(sqlite_url)
     records = tmp_path / "one.jsonl"
     records.write_text(json.dumps(enrolment_record(), default=str) + "\n")
-    env = service_env({"kafka_bootstrap_servers": f"127.0.0.1:{port}", "retry_budget_seconds": 1}, database)
+    env = service_env({"kafka_bootstrap_servers": f"127.0.0.1:{port}", "retry_budget_seconds": 1}, sqlite_url)
     commands = {
         "ingest": ["ingest", "--idle-exit", "1"],
         "publish": ["publish", "--subject", "enrolment", str(records)],
     }
-    running = {
-        name: subprocess.Popen([*RECON, *args], env=env, cwd=REPO, text=True, stderr=subprocess.PIPE)
-        for name, args in commands.items()
-    }
+    running = {name: start_recon(env, *args) for name, args in commands.items()}
 
     for name, process in running.items():
         _, stderr = process.communicate(timeout=180)

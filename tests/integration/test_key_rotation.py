@@ -4,7 +4,6 @@ else touched, all or nothing, refused while a reconciler holds its lease, and ch
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +40,7 @@ from recon.ledger import (
 from recon.ledger import _rotate as rotate_module
 from reconcile.domain import fold, fold_claims
 from reconcile.store import ReconcileStore
-from support import RECON, REPO, service_env
+from support import run_recon, service_env
 
 K1 = NIK_KEY
 K2 = b"second-key-for-the-rotation-test"
@@ -316,7 +315,7 @@ def test_ingest_refuses_to_start_with_an_outdated_chain(
     rotate_worker_keys(engine, (K1,), K2)
     env = service_env({"kafka_bootstrap_servers": kafka_bootstrap}, url)
 
-    refused = _recon(env, "ingest", "--idle-exit", "1")
+    refused = run_recon(env, "ingest", "--idle-exit", "1")
 
     assert refused.returncode == 2
     last = refused.stderr.strip().splitlines()[-1]
@@ -343,12 +342,6 @@ def test_a_batch_written_after_a_rotation_it_did_not_know_of_is_refused_whole(en
 
 
 # --- the real command, end to end ---------------------------------------------------------------------
-def _recon(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*RECON, *args], env=env, input=stdin, capture_output=True, text=True, timeout=180, cwd=REPO
-    )
-
-
 def test_recon_keys_rotate_and_check_end_to_end(url: str, engine: Engine, tmp_path: Path) -> None:
     filled = fill(engine)
     before = snapshot(engine)
@@ -358,13 +351,13 @@ def test_recon_keys_rotate_and_check_end_to_end(url: str, engine: Engine, tmp_pa
     key_file.write_text(new_key + "\n")
     key_file.chmod(0o600)
 
-    assert _recon(env, "keys", "check").returncode == 0
+    assert run_recon(env, "keys", "check").returncode == 0
     short = tmp_path / "short.key"
     short.write_text("tooShort-k3y\n")
-    refused = _recon(env, "keys", "rotate", "--new-key-file", str(short))
+    refused = run_recon(env, "keys", "rotate", "--new-key-file", str(short))
     assert refused.returncode == 2 and "at least 16" in refused.stderr and "tooShort" not in refused.stderr
 
-    done = _recon(env, "keys", "rotate", "--new-key-file", str(key_file))
+    done = run_recon(env, "keys", "rotate", "--new-key-file", str(key_file))
 
     assert done.returncode == 0, done.stderr
     assert "rotation 1 done" in done.stdout and "RECON_NIK_HASH_KEY_ROTATIONS" in done.stdout
@@ -374,21 +367,21 @@ def test_recon_keys_rotate_and_check_end_to_end(url: str, engine: Engine, tmp_pa
         rewrapped(before, new_key.encode()), "leases", "key_rotations"
     )
 
-    stale = _recon(env, "keys", "check")
+    stale = run_recon(env, "keys", "check")
     assert stale.returncode == 2 and stale.stdout == ""
     assert stale.stderr.count("\n") == 1 and "RECON_NIK_HASH_KEY_ROTATIONS lists 0 key" in stale.stderr
-    fixed = _recon({**env, "RECON_NIK_HASH_KEY_ROTATIONS": new_key}, "keys", "check")
+    fixed = run_recon({**env, "RECON_NIK_HASH_KEY_ROTATIONS": new_key}, "keys", "check")
     assert fixed.returncode == 0 and "match rotation 1" in fixed.stdout
     assert new_key not in fixed.stdout + fixed.stderr
 
     # The second rotation reads its key from stdin.
     third = "stdin-rotation-key-" + "ab" * 16
     env2 = {**env, "RECON_NIK_HASH_KEY_ROTATIONS": new_key}
-    piped = _recon(env2, "keys", "rotate", "--new-key-file", "-", stdin=third + "\n")
+    piped = run_recon(env2, "keys", "rotate", "--new-key-file", "-", stdin=third + "\n")
     assert piped.returncode == 0, piped.stderr
     assert "rotation 2 done" in piped.stdout and third not in piped.stdout + piped.stderr
     assert_keys_follow_the_chain(engine, filled, (K1, new_key.encode(), third.encode()))
-    both = _recon({**env, "RECON_NIK_HASH_KEY_ROTATIONS": f"{new_key},{third}"}, "keys", "check")
+    both = run_recon({**env, "RECON_NIK_HASH_KEY_ROTATIONS": f"{new_key},{third}"}, "keys", "check")
     assert both.returncode == 0 and "match rotation 2" in both.stdout
 
 
@@ -401,7 +394,7 @@ def test_rotation_is_refused_while_a_reconciler_holds_the_lease_from_the_cli(
     key_file.write_text("cli-rotation-key-" + "9f" * 16)
     before = snapshot(engine)
 
-    refused = _recon(service_env({}, url), "keys", "rotate", "--new-key-file", str(key_file))
+    refused = run_recon(service_env({}, url), "keys", "rotate", "--new-key-file", str(key_file))
 
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert "holds the ledger's lease" in refused.stderr

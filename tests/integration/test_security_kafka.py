@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -26,7 +25,7 @@ from recon.broker import LocalBroker, SaslSsl
 from recon.kafka.topics import ensure_topics
 from recon.ledger import upgrade
 from recon.settings import Settings
-from support import RECON, REPO, run_recon, service_env
+from support import run_recon, service_env, start_recon
 
 USER = "recon-ingest"
 
@@ -84,12 +83,11 @@ def _enrolments_file(folder: Path, count: int) -> tuple[Path, list[str]]:
 
 
 def test_publish_and_ingest_over_sasl_ssl_with_a_scram_user_fill_the_ledger(
-    secure_kafka: SecureKafka, tmp_path: Path
+    secure_kafka: SecureKafka, tmp_path: Path, sqlite_url: str
 ) -> None:
-    database = f"sqlite:///{tmp_path / 'recon.db'}"
-    upgrade(database)
+    upgrade(sqlite_url)
     path, event_ids = _enrolments_file(tmp_path, 4)
-    env = service_env(secure_kafka.settings(), database)
+    env = service_env(secure_kafka.settings(), sqlite_url)
 
     published = run_recon(env, "publish", "--subject", "enrolment", str(path))
     ingested = run_recon(env, "ingest", "--idle-exit", "3")
@@ -97,31 +95,25 @@ def test_publish_and_ingest_over_sasl_ssl_with_a_scram_user_fill_the_ledger(
     assert published.returncode == 0, published.stderr
     assert "4 records sent to enrolments" in published.stdout
     assert ingested.returncode == 0, ingested.stderr
-    with create_engine(database).connect() as conn:
+    with create_engine(sqlite_url).connect() as conn:
         stored = [row[0] for row in conn.execute(text("select event_id from enrolment_events"))]
     assert sorted(stored) == sorted(event_ids)
 
 
 def test_a_wrong_scram_password_is_one_recon_line_naming_the_fix_and_never_the_password(
-    secure_kafka: SecureKafka, tmp_path: Path
+    secure_kafka: SecureKafka, tmp_path: Path, sqlite_url: str
 ) -> None:
-    database = f"sqlite:///{tmp_path / 'recon.db'}"
-    upgrade(database)
+    upgrade(sqlite_url)
     path, _ = _enrolments_file(tmp_path, 1)
     wrong = "Wr0ng-" + secrets.token_hex(8)
-    env = service_env(secure_kafka.settings(password=wrong), database)
+    env = service_env(secure_kafka.settings(password=wrong), sqlite_url)
 
     # Both at once: each waits out the client's bootstrap timeout before it gives up.
     commands = {
         "publish": ["publish", "--subject", "enrolment", str(path)],
         "ingest": ["ingest", "--idle-exit", "3"],
     }
-    running = {
-        name: subprocess.Popen(
-            [*RECON, *args], env=env, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        for name, args in commands.items()
-    }
+    running = {name: start_recon(env, *args) for name, args in commands.items()}
     results = {
         name: (process.communicate(timeout=180), process.returncode) for name, process in running.items()
     }
