@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
 
 from recon.errors import PermanentFault
 
@@ -55,8 +55,10 @@ def describe(exc: BaseException) -> str:
     """A short description of a fault that never includes SQL parameters or message contents."""
     orig = getattr(exc, "orig", None)
     inner = orig if orig is not None else exc
+    name = type(inner).__name__
     text = str(inner).splitlines()[0] if str(inner) else ""
-    return f"{type(inner).__name__}: {text[:200]}" if text else type(inner).__name__
+    text = text.removeprefix(f"{name}: ")  # kafka-python's errors start with their own name
+    return f"{name}: {text[:200]}" if text else name
 
 
 def call_with_retry(
@@ -80,7 +82,8 @@ def call_with_retry(
 
     retrying = Retrying(
         retry=retry_if_exception(is_transient),
-        stop=stop_after_delay(budget_seconds),
+        # No sleep that would end past the budget: the fault is reported within it, not a backoff later.
+        stop=stop_before_delay(budget_seconds),
         wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
         before_sleep=before_sleep,
         reraise=True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -15,6 +16,9 @@ from recon.errors import ConfigError, PermanentFault
 from recon.settings import ENV_PREFIX, Settings
 
 T = TypeVar("T")
+# One bootstrap attempt's wait (kafka-python's bootstrap_timeout_ms), inside the retry budget.
+_ATTEMPT_MS = 10_000
+_MIN_ATTEMPT_MS = 1_000
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
@@ -55,8 +59,9 @@ def make_consumer(settings: Settings, *, group_id: str | None, client_id: str, *
     return _connect(
         settings,
         "connect a consumer to Kafka",
-        lambda: KafkaConsumer(
+        lambda bootstrap_timeout_ms: KafkaConsumer(
             **config,
+            bootstrap_timeout_ms=bootstrap_timeout_ms,
             group_id=group_id,
             client_id=client_id,
             enable_auto_commit=False,
@@ -86,19 +91,31 @@ def make_producer(settings: Settings, *, client_id: str, **extra: Any) -> Any:
     return _connect(
         settings,
         "connect a producer to Kafka",
-        lambda: KafkaProducer(**config, client_id=client_id, **options),
+        lambda bootstrap_timeout_ms: KafkaProducer(
+            **config, bootstrap_timeout_ms=bootstrap_timeout_ms, client_id=client_id, **options
+        ),
     )
 
 
-def _connect(settings: Settings, what: str, build: Callable[[], T]) -> T:
-    """Build a client (kafka-python bootstraps in the constructor). A broker not reachable yet is
-    retried for the retry budget, then one PermanentFault line names the address and the fix; a
-    refused login or certificate is a PermanentFault at once (retrying cannot cure it)."""
+def _connect(settings: Settings, what: str, build: Callable[[int], T]) -> T:
+    """Build a client within the retry budget. A broker not reachable yet is retried, then one
+    PermanentFault line names the address and the fix; a refused login or certificate is a
+    PermanentFault at the end of the attempt that met it (retrying cannot cure it).
+
+    kafka-python 3 bootstraps in the constructor (its broker version check needs a connection and a
+    metadata answer) and keeps trying, a refused login included, for ``bootstrap_timeout_ms``: 30 s
+    by default, however small the budget. So ``build`` gets the wait of each attempt: what is left of
+    the budget, at most ``_ATTEMPT_MS`` (a refused login is then known after that long even under a
+    long budget) and at least ``_MIN_ATTEMPT_MS`` (a budget of 0 still makes one real attempt).
+    """
     from recon.retry import broker_call
 
+    deadline = time.monotonic() + settings.retry_budget_seconds
+
     def attempt() -> T:
+        left_ms = int((deadline - time.monotonic()) * 1000)
         with explain_refused_connections(settings):
-            return build()
+            return build(min(_ATTEMPT_MS, max(_MIN_ATTEMPT_MS, left_ms)))
 
     return broker_call(what, attempt, budget_seconds=settings.retry_budget_seconds)
 
