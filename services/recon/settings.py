@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     dlq_guard_min_messages: int = Field(100, ge=1)
     dlq_guard_max_ratio: float = Field(0.5, gt=0, le=1)
     retry_budget_seconds: float = Field(60.0, ge=0)
+    # The kafka library's log lines: one per cause per interval, then a count (0: every line).
+    library_log_interval_seconds: float = Field(30.0, ge=0)
     max_message_bytes: int = Field(1_000_000, ge=1024)
 
     # --- HTTP (/metrics, /healthz, /readyz; the status page on reconcile); port 0 turns it off ---

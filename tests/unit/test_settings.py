@@ -174,3 +174,17 @@ def test_conflicting_or_empty_passwords_are_refused_without_printing_them(
         settings.database_url_with_password()
 
     assert "s3cret" not in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_the_library_log_interval_defaults_to_30_s_and_refuses_a_negative(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().library_log_interval_seconds == 30.0
+    monkeypatch.setenv("RECON_LIBRARY_LOG_INTERVAL_SECONDS", "0")
+    assert load_settings().library_log_interval_seconds == 0  # every line
+    monkeypatch.setenv("RECON_LIBRARY_LOG_INTERVAL_SECONDS", "-1")
+
+    with pytest.raises(
+        ConfigError, match=r"^RECON_LIBRARY_LOG_INTERVAL_SECONDS: .*greater than or equal to 0"
+    ):
+        load_settings()

@@ -21,5 +21,8 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except ReconError as exc:
+        from recon.logs import flush_summaries
+
+        flush_summaries()  # held-back library log lines are counted above the last line, not after it
         print(f"recon: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

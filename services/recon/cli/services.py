@@ -44,8 +44,8 @@ def ingest(
     from ingest.bootstrap import run
     from recon import logs
 
-    logs.configure(log_level.upper())
     settings = settings_from(ctx, batch_max_records=batch_max_records, consumer_group=consumer_group)
+    logs.configure(log_level.upper(), library_interval_seconds=settings.library_log_interval_seconds)
     stop = _stop_on_signals()
     run(settings, stop=stop, idle_exit=idle_exit)
 
@@ -64,7 +64,7 @@ def reconcile(
     from recon import logs
     from reconcile.bootstrap import run as run_reconcile
 
-    logs.configure(log_level.upper())
     settings = settings_from(ctx)
+    logs.configure(log_level.upper(), library_interval_seconds=settings.library_log_interval_seconds)
     stop = _stop_on_signals()
     run_reconcile(settings, stop=stop, idle_exit=idle_exit, rebuild=rebuild)
