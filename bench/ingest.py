@@ -4,6 +4,7 @@ SQLite and into PostgreSQL, all measured in one run, with each variant's peak me
 Usage:
     .venv/bin/python bench/ingest.py [--events N] [--runs R] [--postgres-url URL] [--invalid SHARE]
                                      [--variants consume,decode,sqlite,postgres] [--profile]
+                                     [--rss-events N1,N2] [--group 1,2,4] [--json]
 
 Setup (not timed): a LocalBroker on free ports in a temporary home (or the broker named by
 RECON_KAFKA_BOOTSTRAP_SERVERS), PostgreSQL from scripts/postgres.sh in a temporary folder on a free
@@ -36,6 +37,13 @@ the goal (whole ingest at least half as fast as consume + decode).
 --profile: then, in this process, the SQLite and PostgreSQL ingests once more with timers around the
 service's parts (where the time goes, without a profiler's distortion), and the SQLite ingest under
 cProfile: the top 15 functions by cumulative and by own time.
+--rss-events N1,N2: then the SQLite ingest once at each size (topics of their own), its peak RSS at
+each, and their ratio (the goal: flat, within 15%).
+--group 1,2,4: then the group variant (bench/_group.py): that many `recon ingest` processes in one
+consumer group on an enrolments topic of 8 partitions, into one PostgreSQL database: combined events/s,
+CPU per event, rebalance time, the server's lock waits, deadlocks and WAL, and lost or duplicated
+events (any stops the bench).
+--json: the human report goes to stderr, and stdout gets one JSON object with the run's figures.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ import argparse
 import contextlib
 import cProfile
 import gc
+import importlib.util
 import json
 import logging
 import os
@@ -122,6 +131,10 @@ def enrolment_messages(catalogue: Any, count: int, invalid_share: float, seed: i
         yield nik.encode(), value, kind
 
 
+def event_id(i: int) -> str:
+    return f"sulteng-2025-{i:09d}"
+
+
 def _enrolment(rng: random.Random, i: int, nik: str, start_ms: int) -> dict[str, Any]:
     roll = rng.random()
     kind = "CONTRIBUTION_PAID" if roll < 0.55 else "ENROLLED" if roll < 0.95 else "TERMINATED"
@@ -132,7 +145,7 @@ def _enrolment(rng: random.Random, i: int, nik: str, start_ms: int) -> dict[str,
         months = [f"2025-{m:02d}" for m in range(first, first + span)]
     coverage_start = date.fromordinal(date(2025, 1, 1).toordinal() + rng.randrange(150))
     return {
-        "event_id": f"sulteng-2025-{i:09d}",
+        "event_id": event_id(i),
         "event_type": kind,
         "occurred_at": start_ms + rng.randrange(300 * 86_400_000),
         "branch_code": rng.choice(("PALU", "PALU", "LUWUK", "TOLITOLI")),
@@ -348,13 +361,14 @@ def start_broker(stack: contextlib.ExitStack, folder: Path) -> str:
     return broker.start()
 
 
-def start_postgres(stack: contextlib.ExitStack) -> str:
+def start_postgres(stack: contextlib.ExitStack) -> tuple[str, Path]:
+    """The server's URL (role recon) and its folder (the server log is postgres.log in it)."""
     # Not under our temporary folder: postgres.sh chowns its folder to `postgres`, who must reach it.
     folder = tempfile.mkdtemp(prefix="recon-bench-pg-")
     stack.callback(shutil.rmtree, folder, True)
     stack.callback(_postgres_sh, "stop", folder)
     env = {**os.environ, "RECON_PG_PORT": str(free_ports(1)[0])}
-    return _postgres_sh("start", folder, env=env).splitlines()[-1]
+    return _postgres_sh("start", folder, env=env).splitlines()[-1], Path(folder)
 
 
 def _postgres_sh(*args: str, env: dict[str, str] | None = None) -> str:
@@ -376,6 +390,12 @@ class Bench:
     outcomes: Counter[str] = field(default_factory=Counter)
     timeout: float = 900.0
     created_topics: list[str] = field(default_factory=list)
+    partitions: int = PARTITIONS
+    kinds: list[str] = field(default_factory=list)  # per produced message, its outcome
+    invalid_values: set[bytes] = field(default_factory=set)  # what the dead-letter topic must hold
+
+    def valid_ids(self) -> list[str]:
+        return [event_id(i) for i, kind in enumerate(self.kinds) if kind == "valid"]
 
     def overrides(self, **extra: Any) -> dict[str, Any]:
         names = ("enrolments", "claims", "agreements", "branch-totals", "coverage-alerts", "dead-letters")
@@ -383,7 +403,7 @@ class Bench:
         return {
             "kafka_bootstrap_servers": self.bootstrap,
             **{f"topic_{f}": self.prefix + name for f, name in zip(fields, names, strict=True)},
-            "topic_partitions": PARTITIONS,
+            "topic_partitions": self.partitions,
             "nik_hash_key": NIK_KEY,
             "batch_max_records": BATCH,
             **extra,
@@ -495,11 +515,14 @@ def produce(bench: Bench, events: int, invalid_share: float) -> None:
     for key, value, outcome in enrolment_messages(catalogue, events, invalid_share):
         producer.send(settings.topic_enrolments, key=key, value=value)
         bench.outcomes[outcome] += 1
+        bench.kinds.append(outcome)
+        if outcome != "valid":
+            bench.invalid_values.add(value)
     producer.flush()
     producer.close()
     probe = make_consumer(settings, group_id=None, client_id="recon-bench-probe")
     try:
-        tps = [TopicPartition(settings.topic_enrolments, p) for p in range(PARTITIONS)]
+        tps = [TopicPartition(settings.topic_enrolments, p) for p in range(bench.partitions)]
         bench.total = sum(probe.end_offsets(tps).values())
     finally:
         probe.close()
@@ -562,13 +585,54 @@ def measure(bench: Bench, variants: list[str], runs: int, warmup: int) -> dict[s
     return results
 
 
-def report(bench: Bench, results: dict[str, list[dict[str, Any]]], runs: int) -> None:
-    rates = {v: [bench.total / r["seconds"] for r in rs] for v, rs in results.items()}
-    medians = {v: statistics.median(rs) for v, rs in rates.items()}
-    base = medians.get(BASELINE)
+def summarise(bench: Bench, results: dict[str, list[dict[str, Any]]], runs: int) -> dict[str, Any]:
+    """The run's figures: per variant the median events/s, CPU µs/event, peak RSS; the ratios to decode."""
+    variants: dict[str, dict[str, Any]] = {}
+    for variant, rs in results.items():
+        rates = [bench.total / r["seconds"] for r in rs]
+        variants[variant] = {
+            "events_s": statistics.median(rates),
+            "events_s_each_round": rates,
+            "first_batch_s": statistics.median(r["first_batch"] for r in rs),
+            "cpu_us_per_event": statistics.median(r["cpu_seconds"] for r in rs) / bench.total * 1e6,
+            "peak_rss_mib": max(r["peak_rss_kib"] for r in rs) / 1024,
+        }
+    base = variants.get(BASELINE, {}).get("events_s")
+    for figures in variants.values():
+        figures["ratio_to_decode"] = figures["events_s"] / base if base else None
+        if base:
+            figures["ratio_to_decode_each_round"] = [
+                v / b
+                for v, b in zip(
+                    figures["events_s_each_round"], variants[BASELINE]["events_s_each_round"], strict=True
+                )
+            ]
+    summary: dict[str, Any] = {
+        "events": bench.total,
+        "valid": bench.outcomes["valid"],
+        "invalid_validation": bench.outcomes["validation"],
+        "invalid_codec": bench.outcomes["codec"],
+        "partitions": bench.partitions,
+        "poll_max_records": BATCH,
+        "rounds": runs,
+        "variants": variants,
+    }
+    for variant in ("sqlite", "postgres"):
+        ratio = variants[variant]["ratio_to_decode"] if variant in variants else None
+        summary[f"ingest_ratio_{variant}"] = ratio
+    summary["ingest_ratio_goal_met"] = (
+        None
+        if not any(summary[f"ingest_ratio_{v}"] for v in ("sqlite", "postgres"))
+        else all(summary[f"ingest_ratio_{v}"] >= 0.5 for v in ("sqlite", "postgres") if v in variants)
+    )
+    return summary
+
+
+def report(bench: Bench, summary: dict[str, Any]) -> None:
+    variants, runs = summary["variants"], summary["rounds"]
     invalid = bench.outcomes["validation"] + bench.outcomes["codec"]
     print(
-        f"\n{bench.total:,} enrolment events on {PARTITIONS} partitions ({invalid:,} invalid: "
+        f"\n{bench.total:,} enrolment events on {bench.partitions} partitions ({invalid:,} invalid: "
         f"{bench.outcomes['validation']:,} rejected by validation, {bench.outcomes['codec']:,} undecodable), "
         f"polls of up to {BATCH:,}; median of {runs} rounds, variants interleaved"
     )
@@ -578,51 +642,61 @@ def report(bench: Bench, results: dict[str, list[dict[str, Any]]], runs: int) ->
     )
     print(head)
     print("-" * len(head))
-    for variant, values in rates.items():
-        rounds = "".join(f"{v:>10,.0f} " for v in values)
-        ratio = f"{medians[variant] / base:.2f}x" if base else "-"
-        first = statistics.median(r["first_batch"] for r in results[variant])
-        cpu = statistics.median(r["cpu_seconds"] for r in results[variant]) / bench.total * 1e6
-        rss = max(r["peak_rss_kib"] for r in results[variant]) / 1024
+    for variant, figures in variants.items():
+        rounds = "".join(f"{v:>10,.0f} " for v in figures["events_s_each_round"])
+        ratio = f"{figures['ratio_to_decode']:.2f}x" if figures["ratio_to_decode"] else "-"
         print(
-            f"{VARIANTS[variant]:<26} {medians[variant]:>9,.0f}   {rounds:<{11 * runs}} {ratio:>9} "
-            f"{first:>9.2f} s {cpu:>6.1f} µs {rss:>5.0f} MiB"
+            f"{VARIANTS[variant]:<26} {figures['events_s']:>9,.0f}   {rounds:<{11 * runs}} {ratio:>9} "
+            f"{figures['first_batch_s']:>9.2f} s {figures['cpu_us_per_event']:>6.1f} µs "
+            f"{figures['peak_rss_mib']:>5.0f} MiB"
         )
-    if base is None:
+    if BASELINE not in variants:
         return
     print("\nratio per round (same round as its consume + decode run), and the goal of 0.50x:")
     for variant in ("consume", "sqlite", "postgres"):
-        if variant in rates:
-            paired = [v / b for v, b in zip(rates[variant], rates[BASELINE], strict=True)]
-            verdict = (
-                "" if variant == "consume" else ("  met" if medians[variant] / base >= 0.5 else "  MISSED")
-            )
+        if variant in variants:
+            figures = variants[variant]
+            met = figures["ratio_to_decode"] >= 0.5
+            verdict = "" if variant == "consume" else ("  met" if met else "  MISSED")
+            paired = figures["ratio_to_decode_each_round"]
             print(f"  {VARIANTS[variant]:<26} " + "  ".join(f"{p:.2f}x" for p in paired) + verdict)
 
 
-def machine(external_broker: bool) -> None:
+def machine(external_broker: bool) -> dict[str, Any]:
+    """Prints the machine and the versions; returns them for --json (with the load average now)."""
     model = "unknown CPU"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 model = line.partition(":")[2].strip()
                 break
-    versions = []
+    versions = {}
     for dist in ("kafka-python", "crc32c", "SQLAlchemy", "psycopg", "pydantic"):
         try:
-            versions.append(f"{dist} {importlib_metadata.version(dist)}")
+            versions[dist] = importlib_metadata.version(dist)
         except importlib_metadata.PackageNotFoundError:
-            versions.append(f"{dist} absent")
+            versions[dist] = "absent"
     import sqlite3
 
     from recon.broker import kafka_version
 
     print(f"machine: {os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}")
     broker = "the broker of RECON_KAFKA_BOOTSTRAP_SERVERS" if external_broker else f"Kafka {kafka_version()}"
+    listed = ", ".join(f"{dist} {version}" for dist, version in versions.items())
     print(
-        f"versions: Python {platform.python_version()}, {', '.join(versions)}, "
-        f"SQLite {sqlite3.sqlite_version}, {broker}"
+        f"versions: Python {platform.python_version()}, {listed}, SQLite {sqlite3.sqlite_version}, {broker}"
     )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        **versions,
+        "sqlite": sqlite3.sqlite_version,
+        "kafka": broker,
+        "load_average_at_start": os.getloadavg(),
+        "shared": "other work may run on this machine: see load_average_at_start/_at_end",
+    }
 
 
 def postgres_version(url: str) -> str:
@@ -824,35 +898,186 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed consume passes first (default 1)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take (default 900)")
     parser.add_argument("--profile", action="store_true", help="then show where the whole ingest's time goes")
+    parser.add_argument(
+        "--rss-events",
+        metavar="N1,N2",
+        help="then the SQLite ingest's peak RSS at these two sizes, and the ratio",
+    )
+    parser.add_argument(
+        "--group", metavar="P1,P2,..", help="then P `recon ingest` processes in one group into one PostgreSQL"
+    )
+    parser.add_argument("--group-runs", type=int, help="rounds of the group variant (default: --runs)")
+    parser.add_argument("--json", action="store_true", help="report on stderr; one JSON object on stdout")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_main()
         return
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip() and v.strip() != "none"]
     unknown = set(variants) - set(VARIANTS)
-    if unknown or not variants:
-        parser.error(f"--variants takes some of {', '.join(VARIANTS)}; unknown: {', '.join(sorted(unknown))}")
+    rss_sizes = _numbers(parser, args.rss_events, "--rss-events", count=2)
+    group_counts = _numbers(parser, args.group, "--group")
+    if unknown or not (variants or rss_sizes or group_counts):
+        parser.error(
+            f"--variants takes some of {', '.join(VARIANTS)} (or none, with --rss-events or --group); "
+            f"unknown: {', '.join(sorted(unknown))}"
+        )
     if not 0 <= args.invalid < 0.5:
         parser.error("--invalid is a share between 0 and 0.5")
+    real_stdout = _stdout_to_stderr() if args.json else None
 
-    machine(external_broker=bool(os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS")))
+    external = bool(os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS"))
+    summary: dict[str, Any] = {"command": " ".join(["bench/ingest.py", *sys.argv[1:]])}
+    summary["machine"] = machine(external_broker=external)
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recon-bench-ingest-")))
         bootstrap = os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS") or start_broker(stack, folder)
-        postgres = None
-        if "postgres" in variants:
-            postgres = args.postgres_url or start_postgres(stack)
-            print(f"PostgreSQL {postgres_version(postgres)}")
-        bench = Bench(bootstrap, f"bench{uuid.uuid4().hex[:6]}-", folder, postgres, timeout=args.timeout)
+        postgres, pg_folder = None, None
+        if "postgres" in variants or group_counts:
+            postgres, pg_folder = (args.postgres_url, None) if args.postgres_url else start_postgres(stack)
+            summary["machine"]["postgresql"] = postgres_version(postgres)
+            print(f"PostgreSQL {summary['machine']['postgresql']}")
+        prefix = f"bench{uuid.uuid4().hex[:6]}-"
+        if variants:
+            bench = Bench(bootstrap, prefix, folder, postgres, timeout=args.timeout)
+            if external:
+                stack.callback(delete_topics, bench)
+            log(f"broker {bootstrap}; producing {args.events:,} enrolment events")
+            produce(bench, args.events, args.invalid)
+            results = measure(bench, variants, args.runs, args.warmup)
+            figures = summarise(bench, results, args.runs)
+            report(bench, figures)
+            summary |= figures
+            if args.profile:
+                profile(bench, variants)
+        if rss_sizes:
+            summary["rss_scaling"] = rss_scaling(stack, bootstrap, prefix, folder, rss_sizes, args)
+        if group_counts:
+            assert postgres is not None
+            summary |= group_variant(
+                stack, bootstrap, prefix, folder, (postgres, pg_folder), group_counts, args
+            )
+    summary["machine"]["load_average_at_end"] = os.getloadavg()
+    if real_stdout is not None:
+        sys.stdout.flush()
+        os.write(real_stdout, (json.dumps(summary, default=str) + "\n").encode())
+
+
+def _numbers(parser: argparse.ArgumentParser, text: str | None, option: str, count: int = 0) -> list[int]:
+    if text is None:
+        return []
+    try:
+        numbers = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        numbers = []
+    if not numbers or min(numbers) < 1 or (count and len(numbers) != count):
+        what = f"{count} positive whole numbers" if count else "positive whole numbers"
+        parser.error(f"{option} takes {what}, comma-separated (got {text!r}): e.g. 200000,1000000 or 1,2,4")
+    return numbers
+
+
+def _stdout_to_stderr() -> int:
+    """For --json: everything written to stdout (ours, the broker's, the children's) goes to stderr;
+    returns a descriptor of the real stdout, for the JSON object alone."""
+    sys.stdout.flush()
+    real = os.dup(1)
+    os.dup2(2, 1)
+    return real
+
+
+def bench_module(name: str) -> Any:
+    """A module of this folder, by path (the folder is off sys.path: see the top of this file)."""
+    path = Path(__file__).resolve().with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"recon_bench_{name.lstrip('_')}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- --rss-events: does memory stay flat as the stream grows? -----------------------------------------------
+
+
+def rss_scaling(
+    stack: contextlib.ExitStack, bootstrap: str, prefix: str, folder: Path, sizes: list[int], args: Any
+) -> dict[str, Any]:
+    """The SQLite ingest once per size, on topics of its own; peak RSS of each and the ratio."""
+    runs = []
+    for size in sizes:
+        bench = Bench(bootstrap, f"{prefix}rss{size}-", folder, None, timeout=args.timeout)
         if os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS"):
             stack.callback(delete_topics, bench)
-        log(f"broker {bootstrap}; producing {args.events:,} enrolment events")
-        produce(bench, args.events, args.invalid)
-        results = measure(bench, variants, args.runs, args.warmup)
-        report(bench, results, args.runs)
-        if args.profile:
-            profile(bench, variants)
+        log(f"RSS scaling: producing {size:,} enrolment events")
+        produce(bench, size, args.invalid)
+        job, cleanup = bench.job("sqlite", f"rss{size}")
+        try:
+            result = run_child(job)
+        finally:
+            cleanup()
+        check(bench, "sqlite", result)
+        runs.append({"events": size, "peak_rss_mib": result["peak_rss_kib"] / 1024} | _rate(bench, result))
+        log(f"RSS scaling: {size:,} events, peak RSS {runs[-1]['peak_rss_mib']:.0f} MiB")
+    ratio = runs[-1]["peak_rss_mib"] / runs[0]["peak_rss_mib"]
+    met = abs(ratio - 1) <= 0.15
+    print(f"\npeak RSS of {VARIANTS['sqlite']}, one run per size (a child process each):")
+    for run in runs:
+        print(
+            f"  {run['events']:>10,} events  {run['peak_rss_mib']:>6.0f} MiB  "
+            f"{run['events_s']:>9,.0f} events/s  {run['cpu_us_per_event']:.1f} µs CPU/event"
+        )
+    print(f"  ratio {ratio:.2f} (goal: flat, within 15%): {'met' if met else 'MISSED'}")
+    return {"runs": runs, "ratio": ratio, "goal_met": met}
+
+
+def _rate(bench: Bench, result: dict[str, Any]) -> dict[str, float]:
+    return {
+        "events_s": bench.total / result["seconds"],
+        "cpu_us_per_event": result["cpu_seconds"] / bench.total * 1e6,
+    }
+
+
+# --- --group: several `recon ingest` processes in one consumer group (bench/_group.py) ----------------------
+
+GROUP_PARTITIONS = 8
+
+
+def group_variant(
+    stack: contextlib.ExitStack,
+    bootstrap: str,
+    prefix: str,
+    folder: Path,
+    postgres: tuple[str, Path | None],
+    counts: list[int],
+    args: Any,
+) -> dict[str, Any]:
+    import sqlalchemy as sa
+
+    group = bench_module("_group")
+    url, pg_folder = postgres
+    bench = Bench(
+        bootstrap, f"{prefix}group-", folder, url, timeout=args.timeout, partitions=GROUP_PARTITIONS
+    )
+    if os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS"):
+        stack.callback(delete_topics, bench)
+    log(f"group: producing {args.events:,} enrolment events on {GROUP_PARTITIONS} partitions")
+    produce(bench, args.events, args.invalid)
+    if pg_folder is not None:  # our own server: its superuser (trust on loopback) may ALTER SYSTEM
+        admin = sa.make_url(url).set(username="postgres", database="postgres").render_as_string(False)
+        server = group.Server(admin, pg_folder / "postgres.log", superuser=True)
+    else:
+        server = group.Server(url, None)
+    server.enable_lock_logging()
+    rows = group.run_group(bench, server, counts, args.group_runs or args.runs, REPO)
+    group.report(rows, bench.total, bench.partitions, server)
+    setup = {
+        "events": bench.total,
+        "partitions": bench.partitions,
+        "rounds": args.group_runs or args.runs,
+        "server_settings": server.settings,
+        "server_log_read": server.log_path is not None,
+    }
+    return {"group": rows, "group_setup": setup}
 
 
 def delete_topics(bench: Bench) -> None:
