@@ -110,6 +110,7 @@ def _connect(settings: Settings, what: str, build: Callable[[int], T]) -> T:
     """
     from recon.retry import broker_call
 
+    _keep_data_read_before_a_close()
     deadline = time.monotonic() + settings.retry_budget_seconds
 
     def attempt() -> T:
@@ -118,6 +119,31 @@ def _connect(settings: Settings, what: str, build: Callable[[int], T]) -> T:
             return build(min(_ATTEMPT_MS, max(_MIN_ATTEMPT_MS, left_ms)))
 
     return broker_call(what, attempt, budget_seconds=settings.retry_budget_seconds)
+
+
+def _keep_data_read_before_a_close() -> None:
+    """Make kafka-python 3.0.12 read the answer a broker sends just before it closes the connection.
+
+    A broker refusing a SASL login sends its SaslAuthenticate error and closes the connection at once
+    (after ``connection.failed.authentication.delay.ms``), so one read gets both. The library's
+    transports then return the bytes together with a "socket disconnected" error, and the reader
+    drops the bytes: the refusal is never seen, and a wrong password looks like a broker that is
+    down. Here the bytes of such a read are handed on first; the closed socket is still readable,
+    so the next read reports the close as before. Harmless where the library already does this.
+    """
+    from kafka.net import transport
+
+    for cls in (transport.KafkaTCPTransport, transport.KafkaSSLTransport):
+        read = cls.__dict__.get("_sock_recv")
+        if read is None or getattr(read, "_recon_keeps_data", False):
+            continue
+
+        def sock_recv(self: Any, _read: Callable[[Any], tuple[bytes, Any]] = read) -> tuple[bytes, Any]:
+            data, error = _read(self)
+            return (data, None) if data and error is not None else (data, error)
+
+        sock_recv._recon_keeps_data = True  # type: ignore[attr-defined]
+        cls._sock_recv = sock_recv
 
 
 class _Refusals(logging.Handler):
