@@ -1,16 +1,18 @@
 """Rotating the NIK hashing key on SQLite and PostgreSQL: every stored worker key rewrapped, nothing
-else touched, all or nothing, refused while a reconciler holds its lease, and checked at start."""
+else touched, all or nothing, refused while a reconciler holds its lease, and checked at start —
+also on a ledger never rotated, whose first key is recorded when a service first checks it."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 
 from factories import (
     NIK_KEY,
@@ -21,10 +23,11 @@ from factories import (
     lineage,
     valid_nik,
 )
+from recon.avro import SchemaCatalogue
 from recon.domain.config import DomainConfig
 from recon.domain.events import ClaimEvent, EnrolmentEvent
 from recon.domain.validation import ValidationContext, validate
-from recon.domain.worker_key import rewrap, worker_key
+from recon.domain.worker_key import chain_fingerprint, rewrap, worker_key
 from recon.errors import ConfigError
 from recon.ledger import (
     Batch,
@@ -32,15 +35,17 @@ from recon.ledger import (
     Ledger,
     check_key_chain,
     create_engine_for,
+    last_key_rotation,
     rotate_worker_keys,
     samples,
     tables,
     upgrade,
 )
 from recon.ledger import _rotate as rotate_module
+from recon.settings import load_settings
 from reconcile.domain import fold, fold_claims
 from reconcile.store import ReconcileStore
-from support import run_recon, service_env
+from support import produce, run_recon, service_env
 
 K1 = NIK_KEY
 K2 = b"second-key-for-the-rotation-test"
@@ -196,8 +201,10 @@ def test_every_worker_key_is_rewrapped_and_nothing_else_changes(engine: Engine) 
     assert _without(after, "leases", "key_rotations") == _without(
         rewrapped(before, K2), "leases", "key_rotations"
     )
-    [record] = after["key_rotations"]
+    first_sight, record = sorted(after["key_rotations"], key=lambda r: r["rotation"])
+    assert first_sight["rotation"] == 0 and first_sight["chain_fingerprint"] == chain_fingerprint((K1,))
     assert record["rotation"] == 1 and record["workers"] == WORKERS
+    assert record["chain_fingerprint"] == chain_fingerprint((K1, K2))
     assert K2.decode() not in repr(after) and K1.decode() not in repr(after)
 
 
@@ -321,6 +328,161 @@ def test_ingest_refuses_to_start_with_an_outdated_chain(
     last = refused.stderr.strip().splitlines()[-1]
     assert last.startswith("recon: RECON_NIK_HASH_KEY_ROTATIONS lists 0 key"), refused.stderr[-2000:]
     assert K1.decode() not in refused.stderr and K2.decode() not in refused.stderr
+
+
+# --- a ledger never rotated: its first key recorded at first sight ---------------------------------------
+K_WRONG = b"not-the-key-this-ledger-was-used-with"
+
+
+def _rows(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        t = tables.key_rotations
+        return [dict(r) for r in conn.execute(select(t).order_by(t.c.rotation)).mappings()]
+
+
+def test_first_sight_records_the_key_and_refuses_another_with_one_line(engine: Engine) -> None:
+    fill(engine)  # events from before the key was recorded: first sight takes the configured key
+    assert check_key_chain(engine, (K1,), record=False) is None
+    assert _rows(engine) == []  # `recon keys check` writes nothing
+
+    first = check_key_chain(engine, (K1,), clock=lambda: 1_764_720_000_000)
+
+    assert first is not None and first.rotation == 0 and first.workers == 0
+    assert _rows(engine) == [
+        {
+            "rotation": 0,
+            "rotated_at_ms": 1_764_720_000_000,
+            "chain_fingerprint": chain_fingerprint((K1,)),
+            "workers": 0,
+        }
+    ]
+    before = snapshot(engine)
+    assert check_key_chain(engine, (K1,)) == first  # the same key again: passes, writes nothing
+    for wrong in ((K_WRONG,), (K_WRONG, K2)):
+        with pytest.raises(ConfigError) as raised:
+            check_key_chain(engine, wrong)
+        message = str(raised.value)
+        assert "\n" not in message and not any(k.decode() in message for k in (K1, K2, K_WRONG))
+    with pytest.raises(ConfigError, match=r"RECON_NIK_HASH_KEY is not the key this ledger was first used"):
+        check_key_chain(engine, (K_WRONG,), record=False)
+    assert snapshot(engine) == before
+
+
+def test_rotation_after_first_sight_numbers_on_and_is_checked_every_batch(engine: Engine) -> None:
+    ledger = Ledger(engine)
+    fill(engine)
+    check_key_chain(engine, (K1,))
+    batch = Batch(enrolments=[samples.enrolment(9_000)], offsets={("enrolments", 0): 9_001})
+    assert ledger.write_batch("g", batch, key_rotation=0).stored["enrolment"] == 1  # rotation 0 is "never"
+
+    assert rotate_worker_keys(engine, (K1,), K2).rotation == 1
+
+    assert [r["rotation"] for r in _rows(engine)] == [0, 1]
+    assert check_key_chain(engine, (K1, K2)) == last_key_rotation(engine)
+    with pytest.raises(ConfigError, match="has been rotated 1 time"):
+        check_key_chain(engine, (K1,))
+    with pytest.raises(ConfigError, match="do not match the keys the ledger was rotated to"):
+        check_key_chain(engine, (K_WRONG, K2))
+    with pytest.raises(ConfigError, match="rotated while this process ran"):
+        ledger.write_batch("g", batch, key_rotation=0)
+
+
+def test_a_ledger_rotated_before_first_sight_existed_gets_no_rotation_0(engine: Engine) -> None:
+    fill(engine)
+    rotate_worker_keys(engine, (K1,), K2)
+    with engine.begin() as conn:  # what a ledger rotated before rotation 0 was recorded looks like
+        conn.execute(delete(tables.key_rotations).where(tables.key_rotations.c.rotation == 0))
+
+    assert check_key_chain(engine, (K1, K2)) is not None
+    with pytest.raises(ConfigError, match="has been rotated 1 time"):
+        check_key_chain(engine, (K1,))  # never recorded as rotation 0 over a rotation
+    assert [r["rotation"] for r in _rows(engine)] == [1]
+
+
+def test_concurrent_first_sights_agree_on_one_key(url: str) -> None:
+    """Pods starting together with different keys: exactly one key is recorded, every pod with it
+    starts, every pod with the other is refused, whoever ran first."""
+    starters = [K1, K_WRONG] * 4
+    barrier = threading.Barrier(len(starters))
+    outcomes: list[tuple[bytes, str]] = []
+    lock = threading.Lock()
+
+    def start(key: bytes) -> None:
+        engine = create_engine_for(url)  # a pod of its own: its own engine and connections
+        try:
+            barrier.wait(timeout=30)
+            try:
+                check_key_chain(engine, (key,))
+                outcome = "started"
+            except ConfigError as exc:
+                outcome = str(exc)
+        finally:
+            engine.dispose()
+        with lock:
+            outcomes.append((key, outcome))
+
+    threads = [threading.Thread(target=start, args=(key,)) for key in starters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(outcomes) == len(starters)
+    engine = create_engine_for(url)
+    try:
+        [recorded] = _rows(engine)
+    finally:
+        engine.dispose()
+    winner = next(k for k in (K1, K_WRONG) if chain_fingerprint((k,)) == recorded["chain_fingerprint"])
+    for key, outcome in outcomes:
+        if key == winner:
+            assert outcome == "started"
+        else:
+            assert outcome.startswith("RECON_NIK_HASH_KEY is not the key this ledger was first used with")
+
+
+def test_ingest_records_its_key_then_refuses_another_and_writes_nothing(
+    url: str, engine: Engine, topic_names: Any
+) -> None:
+    catalogue = SchemaCatalogue.load(load_settings().schemas_dir)
+
+    def publish(first: int, count: int) -> None:
+        messages = []
+        for n in range(first, first + count):
+            nik = valid_nik(serial=n)
+            record = enrolment_record(event_id=f"first-sight-{n}", nik=nik)
+            messages.append((nik.encode(), catalogue.encode("enrolment", record)))
+        produce(topic_names.bootstrap, topic_names.enrolments, messages)
+
+    publish(1, 20)
+    env = service_env(topic_names.overrides(), url)  # RECON_NIK_HASH_KEY=K1
+    first = run_recon(env, "ingest", "--idle-exit", "1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert [(r["rotation"], r["chain_fingerprint"]) for r in _rows(engine)] == [(0, chain_fingerprint(K1))]
+    assert len(snapshot(engine)["enrolment_events"]) == 20
+
+    publish(21, 5)
+    before = snapshot(engine)
+    wrong = {**env, "RECON_NIK_HASH_KEY": K_WRONG.decode()}
+    refused = run_recon(wrong, "ingest", "--idle-exit", "1")
+
+    assert refused.returncode == 2
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("recon: RECON_NIK_HASH_KEY is not the key this ledger was first used with"), (
+        refused.stderr[-2000:]
+    )
+    assert "`recon keys rotate`" in last
+    assert K1.decode() not in refused.stderr and K_WRONG.decode() not in refused.stderr
+    assert snapshot(engine) == before  # no event, no offset, no record written
+
+    check = run_recon(wrong, "keys", "check")
+    assert check.returncode == 2 and check.stdout == "" and check.stderr.count("\n") == 1
+    ok = run_recon(env, "keys", "check")
+    assert ok.returncode == 0 and "recorded at first sight" in ok.stdout and "never rotated" in ok.stdout
+
+    again = run_recon(env, "ingest", "--idle-exit", "1")  # the right key: the five new events land
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(snapshot(engine)["enrolment_events"]) == 25
 
 
 def test_a_batch_written_after_a_rotation_it_did_not_know_of_is_refused_whole(engine: Engine) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -67,14 +68,23 @@ def rotate(
 
 @keys_app.command()
 def check(ctx: typer.Context) -> None:
-    """Exit 0 when the configured key chain is the one the ledger was last rotated to; else one line."""
+    """Exit 0 when the configured key chain is the one the ledger records; else one line. Writes nothing."""
     from recon.ledger import check_key_chain
 
     settings = settings_from(ctx)
     chain = settings.nik_key_chain()
-    where, last = _on_ledger(settings, lambda engine: check_key_chain(engine, chain))
+    where, last = _on_ledger(settings, lambda engine: check_key_chain(engine, chain, record=False))
     if last is None:
-        typer.echo(f"ledger at {where}: never rotated; one NIK hashing key configured (nothing to compare)")
+        typer.echo(
+            f"ledger at {where}: no NIK hashing key recorded yet (nothing to compare); the first "
+            "`recon ingest` records RECON_NIK_HASH_KEY and refuses any other key from then on"
+        )
+    elif last.rotation == 0:
+        day = datetime.fromtimestamp(last.rotated_at_ms / 1000, UTC).date().isoformat()
+        typer.echo(
+            f"ledger at {where}: the configured NIK hashing key matches the one recorded at first "
+            f"sight on {day} (never rotated)"
+        )
     else:
         typer.echo(f"ledger at {where}: the configured NIK hashing keys match rotation {last.rotation}")
 

@@ -6,6 +6,11 @@ which is what the configured chain plus ``k_new`` gives for the same NIK. It als
 chain's fingerprint in ``key_rotations``, so a service configured with another chain refuses to
 start instead of filing every returning worker as a new one.
 
+A ledger never rotated is checked too: the first time a service checks its key against a ledger
+that has recorded none, the key's fingerprint becomes rotation 0 (``FIRST_SIGHT``). From then on a
+different key is refused at start, as a wrong chain is after a rotation. Recording is
+insert-if-absent then read back, so services starting together agree on one key.
+
 Where worker keys live: every column named ``worker_key`` (found from ``tables.metadata``, so a new
 table is rotated without a change here) and the JSON columns listed in ``PACKED_WORKER_KEYS``.
 
@@ -37,6 +42,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from recon.clock import SystemClock
 from recon.domain.worker_key import as_chain, chain_fingerprint, rewrap
@@ -50,6 +56,8 @@ ROTATOR: Final = "recon keys rotate"  # the lease holder while a rotation runs
 # lapsed while the rotation ran then finds it taken, stands by, and reloads the rewritten keys.
 LEASE_HOLD_MS: Final = 30_000
 PAGE: Final = 10_000  # keys per round trip: bounded memory whatever the ledger's size
+# The rotation number of the row that records the first chain (one key) the ledger was checked with.
+FIRST_SIGHT: Final = 0
 
 # (table, JSON column, primary key column): a worker key inside serialized state.
 PACKED_WORKER_KEYS: Final = ((tables.claim_states, "state", "claim_id"),)
@@ -82,10 +90,10 @@ class LeaseHeld(ReconError):
 class KeyRotation:
     """One row of ``key_rotations``."""
 
-    rotation: int  # 1, 2, …: how many keys RECON_NIK_HASH_KEY_ROTATIONS holds after it
-    rotated_at_ms: int
+    rotation: int  # how many keys RECON_NIK_HASH_KEY_ROTATIONS holds after it; 0: first sight
+    rotated_at_ms: int  # for rotation 0: when the ledger first saw RECON_NIK_HASH_KEY
     chain_fingerprint: str
-    workers: int
+    workers: int  # worker keys rewrapped (0 for rotation 0: nothing is rewritten at first sight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +110,34 @@ def worker_key_columns() -> list[Column[Any]]:
 
 # --- checking ----------------------------------------------------------------------------------------
 def last_key_rotation(engine: Engine) -> KeyRotation | None:
-    """The ledger's latest rotation, or None when its key was never rotated."""
+    """The ledger's latest record: a rotation, rotation 0 (the first key it saw, never rotated), or
+    None when no service has checked a key against it yet."""
     with engine.connect() as conn:
         return _last(conn)
 
 
-def check_key_chain(engine: Engine, chain: Sequence[bytes]) -> KeyRotation | None:
-    """Raise a one-line ConfigError unless ``chain`` is the one the ledger was last rotated to.
+def check_key_chain(
+    engine: Engine, chain: Sequence[bytes], *, record: bool = True, clock: Callable[[], int] | None = None
+) -> KeyRotation | None:
+    """Raise a one-line ConfigError unless ``chain`` is the chain the ledger records.
 
-    A ledger never rotated has nothing recorded: any single key passes (as before rotations
-    existed), a longer chain does not. Returns the latest rotation.
+    On a ledger that records no chain yet, a single key is recorded as rotation 0 (``record``; the
+    services do this at start) and then compared like any record, so that a later start with another
+    key is refused; a longer chain is refused. With ``record=False`` nothing is written (``recon keys
+    check``) and None is returned for such a ledger. Returns the record the chain matched.
     """
+    checked = as_chain(chain)
     with engine.connect() as conn:
-        return _check(conn, as_chain(chain))
+        last = _check(conn, checked)
+    if last is not None or not record:
+        return last
+    # Nothing recorded: record this key, unless another process got there first, and compare with
+    # whatever is recorded then. SQLite: BEGIN IMMEDIATE serialises the writers; PostgreSQL: the
+    # primary key makes a concurrent insert wait for the first and then do nothing.
+    now = (clock or SystemClock().now_ms)()
+    with engine.execution_options(**{BEGIN_IMMEDIATE: True}).begin() as conn:
+        _record_first_sight(conn, checked, now)
+        return _check(conn, checked)
 
 
 def check_rotation(conn: Connection, expected: int) -> None:
@@ -136,6 +159,20 @@ def _last(conn: Connection) -> KeyRotation | None:
     return None if row is None else KeyRotation(**row)
 
 
+def _record_first_sight(conn: Connection, chain: tuple[bytes, ...], now_ms: int) -> None:
+    """Insert rotation 0 for a single-key chain if no row exists at all (never over a rotation)."""
+    if len(chain) != 1 or _last(conn) is not None:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    row = {
+        "rotation": FIRST_SIGHT,
+        "rotated_at_ms": now_ms,
+        "chain_fingerprint": chain_fingerprint(chain),
+        "workers": 0,
+    }
+    conn.execute(dialect.insert(tables.key_rotations).values(row).on_conflict_do_nothing())
+
+
 def _check(conn: Connection, chain: tuple[bytes, ...]) -> KeyRotation | None:
     last = _last(conn)
     rotated = 0 if last is None else last.rotation
@@ -145,13 +182,19 @@ def _check(conn: Connection, chain: tuple[bytes, ...]) -> KeyRotation | None:
             f"has been rotated {rotated} time(s): list exactly the {rotated} key(s) given to "
             "`recon keys rotate`, oldest first, comma-separated"
         )
-    if last is not None and not hmac.compare_digest(chain_fingerprint(chain), last.chain_fingerprint):
-        day = datetime.fromtimestamp(last.rotated_at_ms / 1000, UTC).date().isoformat()
+    if last is None or hmac.compare_digest(chain_fingerprint(chain), last.chain_fingerprint):
+        return last
+    day = datetime.fromtimestamp(last.rotated_at_ms / 1000, UTC).date().isoformat()
+    if rotated == FIRST_SIGHT:
         raise ConfigError(
-            "RECON_NIK_HASH_KEY and RECON_NIK_HASH_KEY_ROTATIONS do not match the keys the ledger was "
-            f"rotated to (rotation {rotated}, {day}): configure that chain, oldest key first"
+            f"RECON_NIK_HASH_KEY is not the key this ledger was first used with (recorded {day}, never "
+            "rotated): set it back to that key from your secret store; to change it, use `recon keys "
+            "rotate`, never an edit in place"
         )
-    return last
+    raise ConfigError(
+        "RECON_NIK_HASH_KEY and RECON_NIK_HASH_KEY_ROTATIONS do not match the keys the ledger was "
+        f"rotated to (rotation {rotated}, {day}): configure that chain, oldest key first"
+    )
 
 
 # --- rotating ----------------------------------------------------------------------------------------
@@ -165,7 +208,8 @@ def rotate_worker_keys(
 ) -> RotationOutcome:
     """Wrap every stored worker key under ``new_key`` and record the rotation: all or nothing.
 
-    ``chain`` is the configured chain; it must match the ledger (``check_key_chain``). Raises
+    ``chain`` is the configured chain; it must match the ledger (``check_key_chain``; on a ledger
+    that records no key yet, ``chain``'s one key is recorded as rotation 0 first). Raises
     ``LeaseHeld`` while a reconciler holds its lease, ``ConfigError`` for a chain that does not
     match or a new key that is short or already in the chain.
     """
@@ -175,7 +219,9 @@ def rotate_worker_keys(
     if new_key in current:
         raise ConfigError("the new NIK hashing key is already in the chain: generate a fresh one")
     with engine.execution_options(**{BEGIN_IMMEDIATE: True}).begin() as conn:
-        _take_lease(conn, clock())
+        now = clock()
+        _take_lease(conn, now)
+        _record_first_sight(conn, current, now)
         last = _check(conn, current)
         _lock_tables(conn)
         workers = _fill_map(conn, new_key, page)
@@ -297,6 +343,7 @@ def _drop_scratch(conn: Connection) -> None:
 
 
 __all__ = [
+    "FIRST_SIGHT",
     "PACKED_WORKER_KEYS",
     "KeyRotation",
     "LeaseHeld",
