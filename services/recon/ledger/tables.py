@@ -278,6 +278,7 @@ key_rotations = Table(
     metadata,
     # One row per `recon keys rotate`, written in the transaction that rewrapped every worker key.
     # 1, 2, ...: how many keys RECON_NIK_HASH_KEY_ROTATIONS holds after it. Given, never generated.
+    # Rotation 0: the first key the ledger was checked with (recon.ledger._rotate, first sight).
     Column("rotation", Integer, nullable=False, autoincrement=False),
     Column("rotated_at_ms", BigInteger, nullable=False),
     # recon.domain.worker_key.chain_fingerprint of the chain after it: services refuse another chain.
