@@ -15,8 +15,10 @@ Usage::
 With ``security=SaslSsl(port=9094, users={"recon": "pw"})`` the broker also serves SASL_SSL with
 SCRAM-SHA-512 on that port: a throwaway CA and a certificate for 127.0.0.1/localhost are made with the
 ``openssl`` CLI in ``home/tls`` (clients trust ``broker.ca_file``), and the users are created when the
-storage is formatted, so they are fixed for the life of the home folder. PLAINTEXT stays for the
-controller, inter-broker traffic and local tools.
+storage is formatted, so they are fixed for the life of the home folder: ``home/scram-users.json``
+(mode 0600) keeps them, and :func:`sasl_ssl_in` gives back those of a home (or makes a user with a
+random password for a new one), which is what ``recon broker start --security sasl-ssl`` uses.
+PLAINTEXT stays for the controller, inter-broker traffic and local tools.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -49,6 +53,7 @@ __all__ = [
     "fetch_jars",
     "kafka_version",
     "render_properties",
+    "sasl_ssl_in",
     "server_properties",
 ]
 
@@ -58,6 +63,7 @@ _INSTALL_HINT = "run scripts/bootstrap.sh (or apt-get install -y maven openjdk-1
 _MARKER = "complete"
 SASL_LISTENER = "SASL_SSL"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
+SCRAM_USERS_FILE = "scram-users.json"
 _CERT_DAYS = "365"
 # StorageTool parses `--add-scram 'MECH=[name=U,password=P]'` itself: these would break its syntax.
 _SCRAM_UNSAFE = re.compile(r'[\s,=\[\]"\\]')
@@ -73,6 +79,8 @@ class BrokerStatus:
     bootstrap: str | None
     pid: int | None
     detail: str
+    # listener name (PLAINTEXT, SASL_SSL) -> host:port, as the running broker was started
+    listeners: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -321,6 +329,19 @@ class LocalBroker:
     def _keystore(self) -> Path:
         return self.tls_dir / "broker-keystore.pem"
 
+    @property
+    def scram_file(self) -> Path:
+        """The SCRAM users (name -> password) the storage was formatted with; mode 0600."""
+        return self.home / SCRAM_USERS_FILE
+
+    def scram_users(self) -> dict[str, str] | None:
+        """The SCRAM users this home's storage was formatted with; None if it has none (or no storage)."""
+        try:
+            users = json.loads(self.scram_file.read_text())["users"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return {str(name): str(password) for name, password in users.items()} if users else None
+
     def properties(self) -> dict[str, str]:
         return server_properties(
             port=self.port,
@@ -337,10 +358,12 @@ class LocalBroker:
         with _locked(self.home / ".lock"):
             pid = self._live_pid()
             if pid is not None:
+                self._check_running_listeners(pid)
                 bootstrap = self._running_bootstrap()
                 self._wait_serving(pid, bootstrap)  # returns at once when it already serves
                 return bootstrap
             self.pid_file.unlink(missing_ok=True)
+            self._check_formatted_users()
             extra = () if self.security is None else (self.security.port,)
             for port in (self.port, self.controller_port, *extra):
                 if _port_open(port):
@@ -379,11 +402,26 @@ class LocalBroker:
             return BrokerStatus(
                 running=False, bootstrap=None, pid=None, detail=f"not running (home {self.home})"
             )
-        bootstrap = self._running_bootstrap()
+        bootstrap, listeners = self._running_bootstrap(), self.listeners()
         if not _port_open(int(bootstrap.rpartition(":")[2])):
             detail = f"process {pid} is alive but {bootstrap} does not answer yet: see {self.log_file}"
-            return BrokerStatus(running=False, bootstrap=None, pid=pid, detail=detail)
-        return BrokerStatus(running=True, bootstrap=bootstrap, pid=pid, detail=f"running (pid {pid})")
+            return BrokerStatus(running=False, bootstrap=None, pid=pid, detail=detail, listeners=listeners)
+        return BrokerStatus(
+            running=True, bootstrap=bootstrap, pid=pid, detail=f"running (pid {pid})", listeners=listeners
+        )
+
+    def listeners(self) -> dict[str, str]:
+        """The client listeners in the home's configuration (PLAINTEXT, and SASL_SSL when it has one):
+        name -> host:port. For a running broker these are what it was started with."""
+        found: dict[str, str] = {}
+        with contextlib.suppress(OSError):
+            for line in self.properties_file.read_text().splitlines():
+                if line.startswith("listeners="):
+                    for listener in line.removeprefix("listeners=").split(","):
+                        name, _, address = listener.partition("://")
+                        if name != "CONTROLLER" and address:
+                            found[name] = address
+        return found
 
     # --- internals ---
 
@@ -397,13 +435,32 @@ class LocalBroker:
 
     def _running_bootstrap(self) -> str:
         """The address the running broker was started with, which may differ from this object's port."""
-        with contextlib.suppress(OSError):
-            for line in self.properties_file.read_text().splitlines():
-                if line.startswith("listeners="):
-                    for listener in line.removeprefix("listeners=").split(","):
-                        if listener.startswith("PLAINTEXT://"):
-                            return listener.removeprefix("PLAINTEXT://")
-        return self.bootstrap
+        return self.listeners().get("PLAINTEXT", self.bootstrap)
+
+    def _check_running_listeners(self, pid: int) -> None:
+        """A SASL_SSL start must not hand back a running broker that has no SASL_SSL listener."""
+        if self.security is not None and SASL_LISTENER not in self.listeners():
+            raise BrokerError(
+                f"Kafka already runs in {self.home} (pid {pid}) without a {SASL_LISTENER} listener: stop it "
+                f"(recon broker stop --home {self.home}) and start it again with --security sasl-ssl"
+            )
+
+    def _check_formatted_users(self) -> None:
+        """SCRAM users are written into the storage when it is formatted: a formatted home keeps its own."""
+        if self.security is None or not (self.data_dir / "meta.properties").is_file():
+            return
+        stored = self.scram_users()
+        if stored is None:
+            raise BrokerError(
+                f"the Kafka storage in {self.data_dir} was formatted without SCRAM users, so a "
+                f"{SASL_LISTENER} listener could log nobody in: use a new --home for a {SASL_LISTENER} "
+                f"broker (or stop this one and delete {self.home})"
+            )
+        if stored != dict(self.security.users):
+            raise BrokerError(
+                f"the SCRAM users of {self.home} were fixed when its storage was formatted and differ from "
+                f"the ones given: use those in {self.scram_file}, or a new --home"
+            )
 
     def _write_config(self) -> None:
         self.log_dir.mkdir(exist_ok=True)
@@ -423,6 +480,7 @@ class LocalBroker:
             str(self.properties_file),
         ]
         if self.security is not None:
+            _write_private(self.scram_file, json.dumps({"users": dict(self.security.users)}, indent=2))
             # On the command line for a moment: fine for a loopback broker with throwaway users.
             for name, password in self.security.users.items():
                 tool += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
@@ -476,11 +534,12 @@ class LocalBroker:
         """True without a SASL_SSL listener; else once a SCRAM user is served over TLS there."""
         if self.security is None:
             return True
-        if not _port_open(self.security.port):
+        address = self.listeners().get(SASL_LISTENER, self.security.bootstrap)  # a running one's port wins
+        if not _port_open(int(address.rpartition(":")[2])):
             return False
         name, password = next(iter(self.security.users.items()))
         return _admin_answers(
-            self.security.bootstrap,
+            address,
             security_protocol="SASL_SSL",
             sasl_mechanism=SCRAM_MECHANISM,
             sasl_plain_username=name,
@@ -494,6 +553,30 @@ class LocalBroker:
             with contextlib.suppress(OSError):
                 texts.append(path.read_text(errors="replace"))
         return _last_lines("\n".join(texts))
+
+
+def sasl_ssl_in(home: Path, *, port: int, user: str) -> SaslSsl:
+    """The SASL_SSL listener for the broker in ``home``: its SCRAM users when its storage has them
+    (``user`` must be one), else ``user`` with a new random password, stored when the storage is
+    formatted."""
+    stored = LocalBroker(home=home).scram_users()
+    if stored is None:
+        return SaslSsl(port=port, users={user: secrets.token_urlsafe(24)})
+    if user not in stored:
+        names = ", ".join(sorted(stored))
+        raise BrokerError(
+            f"the broker in {home} has the SCRAM user(s) {names}, fixed when its storage was formatted: "
+            f"pass --user {sorted(stored)[0]}, or use a new --home"
+        )
+    return SaslSsl(port=port, users=stored)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, whatever mode an earlier copy had."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text + "\n")
 
 
 def _admin_answers(bootstrap: str, **security: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from recon.broker import (
     fetch_jars,
     kafka_version,
     render_properties,
+    sasl_ssl_in,
     server_properties,
 )
 
@@ -154,3 +156,73 @@ def test_scram_users_that_storage_tool_cannot_parse_are_refused_with_the_fix(use
 def test_a_sasl_ssl_listener_without_stores_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BrokerError, match="needs a keystore and a truststore"):
         server_properties(port=1, controller_port=2, data_dir=tmp_path, sasl_ssl_port=3)
+
+
+# --- the SCRAM users a home keeps (recon broker start --security sasl-ssl) ---
+
+
+def test_a_new_home_gets_one_user_with_a_random_password_that_storage_tool_can_take(tmp_path: Path) -> None:
+    first = sasl_ssl_in(tmp_path, port=19194, user="recon")
+    second = sasl_ssl_in(tmp_path, port=19194, user="recon")
+
+    assert list(first.users) == ["recon"] and first.bootstrap == "127.0.0.1:19194"
+    assert len(first.users["recon"]) >= 24
+    assert first.users != second.users  # nothing stored until the storage is formatted with it
+
+
+def test_a_formatted_home_gives_back_its_users_and_refuses_another_name(tmp_path: Path) -> None:
+    broker = LocalBroker(home=tmp_path)
+    broker.scram_file.write_text(json.dumps({"users": {"recon": "pw-recon-123"}}))
+
+    assert sasl_ssl_in(tmp_path, port=19194, user="recon").users == {"recon": "pw-recon-123"}
+    with pytest.raises(BrokerError, match=r"has the SCRAM user\(s\) recon, .*pass --user recon") as raised:
+        sasl_ssl_in(tmp_path, port=19194, user="someone")
+    assert "pw-recon-123" not in str(raised.value)
+
+
+def test_storage_formatted_without_scram_users_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "meta.properties").write_text("node.id=1\n")  # a PLAINTEXT home, stopped
+
+    with pytest.raises(BrokerError, match=r"formatted without SCRAM users.*use a new --home"):
+        _secured(tmp_path).start()
+
+
+def test_other_users_than_the_formatted_ones_are_refused_without_showing_either(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "meta.properties").write_text("node.id=1\n")
+    LocalBroker(home=tmp_path).scram_file.write_text(json.dumps({"users": {"recon": "pw-formatted-9"}}))
+
+    with pytest.raises(BrokerError, match=r"fixed when its storage was formatted") as raised:
+        _secured(tmp_path).start()
+    assert "pw-formatted-9" not in str(raised.value) and "pw-recon-123" not in str(raised.value)
+
+
+def test_listeners_are_read_from_the_home_configuration(tmp_path: Path) -> None:
+    broker = _secured(tmp_path)
+    broker.properties_file.write_text(render_properties(broker.properties()))
+
+    assert broker.listeners() == {"PLAINTEXT": "127.0.0.1:19192", "SASL_SSL": "127.0.0.1:19194"}
+    assert LocalBroker(home=tmp_path / "none").listeners() == {}
+
+
+def test_an_unreadable_scram_file_means_no_users(tmp_path: Path) -> None:
+    broker = LocalBroker(home=tmp_path)
+    assert broker.scram_users() is None
+    broker.scram_file.write_text("{not json")
+    assert broker.scram_users() is None
+
+
+def test_the_printed_client_settings_are_settings_the_service_reads(tmp_path: Path) -> None:
+    from recon.cli.broker import client_settings
+    from recon.settings import Settings
+
+    broker = _secured(tmp_path)
+    printed = client_settings(broker, broker.security, "recon")  # type: ignore[arg-type]
+    settings = Settings(**{name.removeprefix("RECON_").lower(): value for name, value in printed.items()})
+
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:19194"  # the SASL_SSL port, not PLAINTEXT
+    assert settings.kafka_sasl_password is not None
+    assert settings.kafka_sasl_password.get_secret_value() == "pw-recon-123"
+    assert settings.kafka_ssl_cafile == broker.ca_file
