@@ -10,8 +10,9 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -27,11 +28,13 @@ COMPOSE = DEPLOY / "compose.yaml"
 COMPOSE_SCHEMA = DEPLOY / "schemas" / "compose-spec.json"
 KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")  # the oldest and newest minor we expect clusters to run
 SECRET_SETTINGS = {
-    "RECON_DATABASE_URL": "database-url",
     "RECON_NIK_HASH_KEY": "nik-hash-key",
     "RECON_KAFKA_SASL_PASSWORD": "kafka-sasl-password",
 }
 OPTIONAL_SECRET_SETTINGS = {"RECON_NIK_HASH_KEY_ROTATIONS": "nik-hash-key-rotations"}  # after a key rotation
+# The PostgreSQL password: a Secret of its own holding it alone, mounted as a file in every workload.
+DB_PASSWORD_SECRET, DB_PASSWORD_KEY = "recon-db-password", "database-password"
+WORKLOADS = (("Deployment", "recon-ingest"), ("Deployment", "recon-reconcile"), ("Job", "recon-db-upgrade"))
 
 
 def k8s_documents() -> list[tuple[str, dict[str, Any]]]:
@@ -113,6 +116,77 @@ def test_deployments_have_limits_config_and_secret_references(name: str) -> None
     assert main["securityContext"]["allowPrivilegeEscalation"] is False
 
 
+def pod_spec(kind: str, name: str) -> dict[str, Any]:
+    return dict(by_kind(kind)[name]["spec"]["template"]["spec"])
+
+
+def container_env(kind: str, name: str) -> dict[str, str]:
+    """Every plain value a workload's container gets: the ConfigMaps it loads, then its own env."""
+    (main,) = pod_spec(kind, name)["containers"]
+    maps = by_kind("ConfigMap")
+    env: dict[str, str] = {}
+    for source in main.get("envFrom", []):
+        env |= maps[source["configMapRef"]["name"]]["data"]
+    return env | {e["name"]: e["value"] for e in main.get("env", []) if "value" in e}
+
+
+def passwords_in_urls(env: dict[str, Any]) -> list[str]:
+    """The names of settings whose value is a URL with a password in it."""
+    found = []
+    for key, value in env.items():
+        if isinstance(value, str) and "://" in value:
+            try:
+                password = urlsplit(value).password
+            except ValueError:  # not parseable as a URL: cannot hide a password from this check
+                found.append(key)
+                continue
+            if password is not None:
+                found.append(key)
+    return found
+
+
+def test_the_url_check_finds_a_password() -> None:
+    assert passwords_in_urls({"A": "postgresql+psycopg://recon:pw@db:5432/recon"}) == ["A"]
+    assert passwords_in_urls({"A": "postgresql+psycopg://recon@db:5432/recon", "B": "k:9092,k2:9092"}) == []
+
+
+@pytest.mark.parametrize(("kind", "name"), WORKLOADS)
+def test_no_workload_gets_a_password_in_a_url(kind: str, name: str) -> None:
+    env = container_env(kind, name)
+    assert passwords_in_urls(env) == []
+    (main,) = pod_spec(kind, name)["containers"]
+    secret_refs = {e["name"] for e in main.get("env", []) if "valueFrom" in e}
+    assert "RECON_DATABASE_URL" in env and "RECON_DATABASE_URL" not in secret_refs
+    assert env["RECON_DATABASE_URL"].startswith("postgresql+psycopg://")
+
+
+@pytest.mark.parametrize(("kind", "name"), WORKLOADS)
+def test_the_database_password_file_is_mounted_where_the_setting_points(
+    kind: str, name: str, tmp_path: Path
+) -> None:
+    pod = pod_spec(kind, name)
+    (main,) = pod["containers"]
+    path = PurePosixPath(container_env(kind, name)["RECON_DATABASE_PASSWORD_FILE"])
+    mounts = [m for m in main["volumeMounts"] if path.is_relative_to(m["mountPath"])]
+    assert len(mounts) == 1, f"{name}: nothing (or more than one thing) mounted at {path}"
+    (mount,) = mounts
+    assert mount["readOnly"] is True and "subPath" not in mount
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]
+    assert secret["secretName"] == DB_PASSWORD_SECRET
+    inside = str(path.relative_to(mount["mountPath"]))
+    assert secret["items"] == [{"key": DB_PASSWORD_KEY, "path": inside}]  # the password alone
+    assert secret["defaultMode"] & 0o007 == 0, "no other user may read it"
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]  # the group reads it
+    # And the settings these give connect with the password from that file.
+    secret_file = tmp_path / DB_PASSWORD_KEY
+    secret_file.write_text("s3cret-from-the-mount")
+    settings = Settings(
+        database_url=container_env(kind, name)["RECON_DATABASE_URL"], database_password_file=secret_file
+    )
+    assert urlsplit(settings.database_url_with_password()).password == "s3cret-from-the-mount"
+
+
 def test_the_config_map_holds_only_known_non_secret_settings() -> None:
     data = by_kind("ConfigMap")["recon-config"]["data"]
     unknown = [key for key in data if not is_setting(key)]
@@ -181,6 +255,28 @@ def test_compose_runs_the_whole_system_with_health_checks() -> None:
         assert "test" in services[name]["healthcheck"], name
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert "broker,controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft
+
+
+def test_compose_keeps_the_database_password_in_a_secret_file_never_in_a_url() -> None:
+    spec = compose()
+    services = spec["services"]
+    (source,) = spec["secrets"]
+    assert (DEPLOY / spec["secrets"][source]["file"].split(":-", 1)[1].rstrip("}")).is_file()
+    for name, service in services.items():
+        assert passwords_in_urls(service.get("environment", {})) == [], name
+        assert not any(
+            "PASSWORD" in k and not k.endswith("_FILE")
+            for k in service.get("environment", {})
+            if k.startswith(("RECON_", "POSTGRES_"))
+        ), name
+    recon = [n for n, s in services.items() if "RECON_DATABASE_URL" in s.get("environment", {})]
+    assert set(recon) >= {"migrate", "ingest", "reconcile"}
+    for name, variable in [(n, "RECON_DATABASE_PASSWORD_FILE") for n in recon] + [
+        ("postgres", "POSTGRES_PASSWORD_FILE")
+    ]:
+        service = services[name]
+        assert source in service["secrets"], name  # short syntax: mounted at /run/secrets/<name>
+        assert service["environment"][variable] == f"/run/secrets/{source}", name
 
 
 @pytest.mark.parametrize(("name", "port"), [("ingest", 9464), ("reconcile", 9465)])
