@@ -130,6 +130,44 @@ def cpu_seconds_from_stat(stat: str) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def children_cpu_from_stat(stat: str) -> float:
+    """cutime + cstime (fields 16 and 17): the CPU of its children that have exited and been reaped."""
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+
+
+def parent_pid_from_stat(stat: str) -> int:
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def process_cpu(pid: int, with_children: bool = False) -> float | None:
+    """A process's CPU so far (all threads), and with_children, every child it has started: those
+    reaped (cutime/cstime) and those alive (their own CPU). PostgreSQL's backends are the postmaster's
+    children; a Kafka broker is one JVM."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    total = cpu_seconds_from_stat(stat)
+    if with_children:
+        total += children_cpu_from_stat(stat)
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    child = (entry / "stat").read_text()
+                    if parent_pid_from_stat(child) == pid:
+                        total += cpu_seconds_from_stat(child)
+    return total
+
+
+def pid_from_file(path: Path | None) -> int | None:
+    """The first line of a pid file (kafka.pid, PostgreSQL's postmaster.pid), if it is there."""
+    try:
+        return int(path.read_text().split()[0]) if path is not None else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def tally(expected: Iterable[Any], seen: Iterable[Any]) -> dict[str, int]:
     """lost: expected but never seen; duplicated: seen more than once (each extra copy counts);
     unexpected: seen but never expected."""
@@ -259,6 +297,14 @@ class Server:
     log_path: Path | None
     superuser: bool = False
     settings: dict[str, str] = field(default_factory=dict)
+    postmaster_pid: int | None = None  # when known (our own server): its CPU and its backends'
+    broker_pid: int | None = None  # when known (our own broker)
+
+    def cpu(self) -> dict[str, float | None]:
+        return {
+            "postgres": process_cpu(self.postmaster_pid, with_children=True) if self.postmaster_pid else None,
+            "broker": process_cpu(self.broker_pid) if self.broker_pid else None,
+        }
 
     def engine(self, database: str | None = None) -> Any:
         import sqlalchemy as sa
@@ -405,6 +451,7 @@ def group_round(bench: Any, server: Server, processes: int, tag: str, repo: Path
     ledger = server.engine(database)
     try:
         before = server.snapshot(database)
+        cpu_before = server.cpu()
         started_epoch, started = time.time(), time.perf_counter()
         children = spawn(processes, service_env(overrides), folder, repo)
         deadline = started + bench.timeout
@@ -423,6 +470,8 @@ def group_round(bench: Any, server: Server, processes: int, tag: str, repo: Path
         for child in children:
             child.cpu_at_done = child.cpu_now()
         stop_all(children)
+        time.sleep(0.5)  # the backends of the stopped processes exit; the postmaster reaps them
+        cpu_after = server.cpu()
         after = server.snapshot(database)
         pg = server.difference(before, after)
         ids, sources, unsent = ledger_ids(ledger)
@@ -434,6 +483,9 @@ def group_round(bench: Any, server: Server, processes: int, tag: str, repo: Path
     figures = summarise_round(
         bench, processes, children, logs, started_epoch, seconds, pg, ids, sources, unsent, dead
     )
+    for name, spent in cpu_before.items():
+        end = cpu_after[name]
+        figures[f"{name}_cpu_us_per_event"] = (end - spent) / bench.total * 1e6 if end and spent else None
     return figures | {"events_s_once_complete": rate_after(progress, figures["complete_at"])}
 
 
@@ -556,8 +608,10 @@ def combine(results: Mapping[int, Sequence[dict[str, Any]]]) -> list[dict[str, A
             "rebalance_s",
             "first_subscribe_s",
             "subscribe_spread_s",
+            "postgres_cpu_us_per_event",
+            "broker_cpu_us_per_event",
         ):
-            row[key] = _median(r[key] for r in rounds)
+            row[key] = _median(r.get(key) for r in rounds)  # None when not measured
         row["wal_bytes_per_event"] = _median(r["wal_bytes_per_event"] for r in rounds)
         row["events_s_each_round"] = [round(r["events_s"]) for r in rounds]
         row["rebalance_s_each_round"] = [r["rebalance_s"] for r in rounds]
@@ -627,7 +681,9 @@ def report(rows: Sequence[Mapping[str, Any]], total: int, partitions: int, serve
             f"after the spawn, the last {f(row['subscribe_spread_s'], '.2f')} s later; start-up CPU "
             f"{f(row['startup_cpu_s'], '.2f')} s each; {row['assignments']} assignments; "
             f"messages per process (last round) {row['per_process_messages']}; {row['rollbacks']} rollbacks, "
-            f"{row['server_errors']} server errors"
+            f"{row['server_errors']} server errors; CPU/event of PostgreSQL (all its processes) "
+            f"{f(row['postgres_cpu_us_per_event'], '.1f')} µs, of the Kafka broker "
+            f"{f(row['broker_cpu_us_per_event'], '.1f')} µs"
         )
     worst = max(
         (abs(r["work_cpu_ratio_vs_1"] - 1) for r in rows if r["work_cpu_ratio_vs_1"] is not None),

@@ -1065,8 +1065,11 @@ def group_variant(
     if pg_folder is not None:  # our own server: its superuser (trust on loopback) may ALTER SYSTEM
         admin = sa.make_url(url).set(username="postgres", database="postgres").render_as_string(False)
         server = group.Server(admin, pg_folder / "postgres.log", superuser=True)
+        server.postmaster_pid = group.pid_from_file(pg_folder / "data" / "postmaster.pid")
     else:
         server = group.Server(url, None)
+    if not os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS"):  # our LocalBroker: its JVM's CPU too
+        server.broker_pid = group.pid_from_file(folder / "kafka" / "kafka.pid")
     server.enable_lock_logging()
     rows = group.run_group(bench, server, counts, args.group_runs or args.runs, REPO)
     group.report(rows, bench.total, bench.partitions, server)

@@ -197,3 +197,21 @@ def test_combine_takes_medians_sums_counts_and_ratios_to_one_process(group: Modu
     assert two["cpu_ratio_vs_1"] == pytest.approx(44.0 / 40.0)
     assert two["lock_waits"] == 3 and two["replayed"] == 30
     assert one["lock_waits"] is None  # a round without the server log: not counted as zero
+
+
+def test_stat_fields_for_a_server_and_its_children(group: ModuleType) -> None:
+    ticks = group.CLOCK_TICKS
+    # after "pid (comm) ": state, ppid, ..., utime (14), stime (15), cutime (16), cstime (17)
+    fields = ["S", "77", *["0"] * 9, str(ticks), str(ticks), str(4 * ticks), str(2 * ticks), *["0"] * 30]
+    stat = "4242 (postgres) " + " ".join(fields)
+    assert group.parent_pid_from_stat(stat) == 77
+    assert group.cpu_seconds_from_stat(stat) == pytest.approx(2.0)
+    assert group.children_cpu_from_stat(stat) == pytest.approx(6.0)
+
+
+def test_pid_from_file_reads_the_first_line_or_nothing(group: ModuleType, tmp_path: Path) -> None:
+    pid_file = tmp_path / "postmaster.pid"
+    pid_file.write_text("4242\n/var/lib/data\n1733200000\n55432\n")
+    assert group.pid_from_file(pid_file) == 4242
+    assert group.pid_from_file(tmp_path / "absent.pid") is None
+    assert group.pid_from_file(None) is None
