@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from click.testing import Result
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner
 
 import recon.cli.broker  # noqa: F401  (registers `broker` on the app)
 from conftest import TopicNames, free_ports
-from recon.broker import LocalBroker
+from recon.broker import BrokerError, LocalBroker
 from recon.cli._app import app
 from recon.kafka.topics import ensure_topics
 from recon.settings import Settings
@@ -38,6 +39,10 @@ def cli(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
+def cli_result(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
 def test_start_is_idempotent(broker: LocalBroker) -> None:
     first = broker.status()
     began = time.monotonic()
@@ -51,10 +56,28 @@ def test_start_is_idempotent(broker: LocalBroker) -> None:
     assert broker.pid_file.read_text().strip() == str(first.pid)
 
 
-def test_status_prints_the_address(broker: LocalBroker) -> None:
-    code, out = cli("broker", "status", "--home", str(broker.home))
+def test_status_prints_the_address_and_names_the_listeners(broker: LocalBroker) -> None:
+    result = cli_result("broker", "status", "--home", str(broker.home))
 
-    assert (code, out.strip()) == (0, broker.bootstrap)
+    assert (result.exit_code, result.stdout.strip()) == (0, broker.bootstrap)
+    assert result.stderr.splitlines() == [f"PLAINTEXT {broker.bootstrap}"]  # no SASL_SSL listener
+
+
+def test_a_sasl_ssl_start_of_a_running_plaintext_broker_says_what_to_do_and_leaves_it_alone(
+    broker: LocalBroker,
+) -> None:
+    pid = broker.status().pid
+    home = str(broker.home)
+
+    result = cli_result("broker", "start", "--home", home, "--security", "sasl-ssl", "--no-topics")
+
+    assert result.exit_code != 0 and result.stdout == ""  # nothing an eval could take for settings
+    assert isinstance(result.exception, BrokerError)
+    assert str(result.exception) == (
+        f"Kafka already runs in {broker.home} (pid {pid}) without a SASL_SSL listener: stop it "
+        f"(recon broker stop --home {broker.home}) and start it again with --security sasl-ssl"
+    )
+    assert broker.status().pid == pid and broker.listeners() == {"PLAINTEXT": broker.bootstrap}
 
 
 def test_start_created_the_service_topics(broker: LocalBroker) -> None:
