@@ -548,7 +548,7 @@ def make_service(engine: Any, holder: str) -> Any:
 
 def one_pass(service: Any) -> tuple[float, float, int, Any]:
     started = time.perf_counter()
-    n = service._load_state()
+    n = service._load_state(time.time_ns() // 1_000_000)
     loaded = time.perf_counter()
     evaluation = service.evaluate(time.time_ns() // 1_000_000)
     return loaded - started, time.perf_counter() - loaded, n, evaluation
@@ -580,8 +580,9 @@ def full_pass_child(job: dict[str, Any]) -> dict[str, Any]:
         figures = evaluation.figures.values()
         summary = {
             "coverages": n,
-            "cached_rows": sum(len(w) for w in service._cache.rows.values()),
-            "multi": len(service._multi),
+            "cached_rows": service._counts.workers(),
+            "distinct_rows": service._counts.distinct(),
+            "multi": len(service._funding),
             "counts": {
                 k: sum(getattr(f, k) for f in figures)
                 for k in ("enrolled", "pending", "active", "at_risk", "lapsed", "terminated", "ended")
@@ -608,18 +609,17 @@ def full_pass_child(job: dict[str, Any]) -> dict[str, Any]:
 PARTS = (
     ("_load_state", 0, None, None),
     ("ReconcileStore.alert_states (JSON decode of each state)", 1, "store", "alert_states"),
-    ("CoverageCache.load(ReconcileStore.iter_rows())", 1, "cache", "load"),
-    ("ReconcileStore.agreements_per_worker() (GROUP BY all)", 1, "store", "agreements_per_worker"),
+    ("RowCounts.load(ReconcileStore.row_counts()) (GROUP BY rows)", 1, "counts", "load"),
+    ("ReconcileStore.funding_rows() (GROUP BY worker HAVING > 1)", 1, "store", "funding_rows"),
     ("evaluate", 0, None, None),
-    ("Ledger.agreements", 1, "ledger", "agreements"),
+    ("Ledger.agreements (load and evaluate)", 1, "ledger", "agreements"),
     ("ReconcileStore.claims (JSON decode of each claim)", 1, "store", "claims"),
-    ("CoverageCache.by_agreement (lists of rows)", 1, "cache", "by_agreement"),
-    ("ReconcileStore.latest_branch_totals", 1, "store", "latest_branch_totals"),
-    ("compute_figures", 1, "service", "compute_figures"),
-    ("ReconcileStore.coverages_of_workers (multi + claims)", 1, "store", "coverages_of_workers"),
+    ("ReconcileStore.latest_branch_totals (load and evaluate)", 1, "store", "latest_branch_totals"),
+    ("compute_figures (weighted rows)", 1, "service", "compute_figures"),
+    ("ReconcileStore.coverages_of_workers (claims' workers)", 1, "store", "coverages_of_workers"),
     ("ReconcileStore.coverage_backlog (unknown agreements)", 1, "store", "coverage_backlog"),
     ("ReconcileStore.branch_activity", 1, "store", "branch_activity"),
-    ("funding_windows (double funding)", 1, "service", "funding_windows"),
+    ("funding_windows_from_rows (double funding)", 1, "service", "funding_windows_from_rows"),
     ("evaluate (all rules)", 1, "service", "evaluate"),
     ("evolve (alert lifecycle)", 1, "service", "evolve"),
 )
@@ -629,7 +629,7 @@ def timed_parts(service: Any) -> tuple[dict[str, float], float, float, GcClock]:
     """One pass with a timer around each part of PARTS (each called once or twice per pass)."""
     import reconcile.service as module
 
-    owners = {"store": service._store, "ledger": service._ledger, "cache": service._cache, "service": module}
+    owners = {"store": service._store, "ledger": service._ledger, "counts": service._counts, "service": module}
     seconds: Counter[str] = Counter()
     undo: list[Callable[[], None]] = []
     for label, _, owner_name, attribute in PARTS:
@@ -784,8 +784,8 @@ def report_full(name: str, where: str, done: Setup, result: dict[str, Any], runs
     print(
         f"  figures: {counts['enrolled']:,} enrolled = {counts['active']:,} active ({counts['at_risk']:,} "
         f"at risk) + {counts['lapsed']:,} lapsed + {counts['terminated']:,} terminated + {counts['ended']:,} "
-        f"ended + {counts['pending']:,} pending; {s['coverages'] - s['cached_rows']:,} not yet enrolled; "
-        f"{s['multi']:,} multiply funded"
+        f"ended + {counts['pending']:,} pending; {done.rows - s['cached_rows']:,} not yet enrolled; "
+        f"{s['multi']:,} multiply funded; in memory: {s['distinct_rows']:,} distinct compact rows"
     )
     firing = ", ".join(f"{rule} {n}" for rule, n in sorted(s["firing"].items())) or "none"
     print(f"  alerts firing: {firing}; changes per timed run: {result['changes']} (0: same as stored)")

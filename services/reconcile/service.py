@@ -9,27 +9,30 @@ Each step, while this process holds the reconciler's lease:
 3. alerts: changed alert states and their outbox messages commit in one transaction; then the
    outbox relay publishes them (see recon.kafka.outbox for the crash order).
 A restart reloads the states from the ledger; evaluating the same inputs changes nothing, so no
-alert is lost or re-sent. Only compact per-worker rows are kept in memory, rebuilt from the ledger.
+alert is lost or re-sent. Kept in memory, rebuilt from the ledger: per agreement the multiset of
+compact rows (``counts.RowCounts``: it grows with distinct rows, not workers), and the compact rows
+of the workers funded by two or more agreements (the double-funding rule's input).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from recon import metrics
 from recon.clock import Clock
 from recon.domain.config import DomainConfig
-from recon.domain.events import Agreement
+from recon.domain.events import Agreement, BranchTotals
 from recon.health import Health
 from recon.kafka.outbox import OutboxRelay
 from recon.ledger import OutboxMessage
 from recon.settings import Settings
+from reconcile.counts import RowCounts
 from reconcile.domain import (
     AgreementFigures,
     AlertRecord,
@@ -44,15 +47,18 @@ from reconcile.domain import (
     compute_figures,
     evaluate,
     evolve,
-    funding_windows,
     to_row,
 )
 from reconcile.domain.dates import local_date
+from reconcile.domain.rules_workers import funding_windows_from_rows
 from reconcile.store import LeaseLost, ReconcileStore
 
 T = TypeVar("T")
 log = logging.getLogger("recon.reconcile")
 ALERT = "alert"
+# The counts are compacted for as-of dates from a floor on: this far before the earliest as-of
+# needed at load (today, the branch reports'), so a report a little older needs no reload.
+FLOOR_MARGIN = timedelta(days=31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,40 +67,6 @@ class Evaluation:
     agreements: Mapping[str, Agreement]
     alerts: Mapping[str, AlertState]
     changes: tuple[AlertRecord, ...]
-
-
-class CoverageCache:
-    """Per agreement, per worker, the compact row the figures pass reads; rebuilt from the ledger."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, WorkerRow]] = {}
-
-    def load(self, rows: Iterable[tuple[str, str, WorkerRow]]) -> int:
-        """Replace the cache with (agreement id, worker key, row) triples; returns how many."""
-        self.rows = {}
-        n = 0
-        gc.disable()  # a million small tuples would otherwise trigger many useless collections
-        try:
-            for agreement_id, worker_key, row in rows:
-                workers = self.rows.get(agreement_id)
-                if workers is None:
-                    workers = self.rows[agreement_id] = {}
-                workers[worker_key] = row
-                n += 1
-        finally:
-            gc.enable()
-        return n
-
-    def put(self, cov: WorkerCoverage) -> None:
-        row = to_row(cov)
-        workers = self.rows.setdefault(cov.agreement_id, {})
-        if row is None:
-            workers.pop(cov.worker_key, None)
-        else:
-            workers[cov.worker_key] = row
-
-    def by_agreement(self) -> dict[str, list[WorkerRow]]:
-        return {a: list(w.values()) for a, w in self.rows.items()}
 
 
 class ReconcileService:
@@ -117,9 +89,11 @@ class ReconcileService:
         self._clock = clock
         self._policy = policy
         self._config: DomainConfig = settings.domain()
-        self._cache = CoverageCache()
+        self._counts = RowCounts()
         self._alerts: dict[str, AlertState] = {}
-        self._multi: set[str] = set()  # workers funded by two or more agreements
+        # Workers funded by two or more agreements: agreement id -> compact row, per worker.
+        self._funding: dict[str, dict[str, WorkerRow]] = {}
+        self._regions: dict[str, str] = {}  # agreement id -> region code, as last read
         self._leader = False
         self._last_full = float("-inf")
         self.last: Evaluation | None = None  # swapped whole after each evaluation (the status page reads it)
@@ -182,18 +156,36 @@ class ReconcileService:
         started = self._clock.monotonic()
         self._relay_call("recover the alert outbox", self._relay.recover)
         self._relay_call("send pending alerts", self._relay.flush)
-        n = self._load_state()
+        n = self._load_state(self._clock.now_ms())
         self._leader = True
         self._last_full = float("-inf")
         seconds = round(self._clock.monotonic() - started, 3)
         log.info("reconciler took the lease", extra={"coverages": n, "seconds": seconds})
 
-    def _load_state(self) -> int:
-        """Everything kept in memory, rebuilt from the ledger. Returns how many coverages."""
+    def _load_state(self, now_ms: int) -> int:
+        """Everything kept in memory, rebuilt from the ledger. Returns how many enrolled coverages."""
         self._alerts = self._db("load alert states", self._store.alert_states)
-        n = self._db("load coverage", lambda: self._cache.load(self._store.iter_rows()))
-        self._multi = set(self._db("find multiply funded workers", self._store.agreements_per_worker))
+        agreements = self._db("read agreements", self._ledger.agreements)
+        self._regions = {aid: a.region_code for aid, a in agreements.items()}
+        reports = self._db("read branch totals", self._store.latest_branch_totals)
+        floor = self._floor(now_ms, reports.values()) - FLOOR_MARGIN
+        n = self._db("load coverage counts", lambda: self._counts.load(floor, self._store.row_counts(floor)))
+        self._funding = {}
+        self._db("load multiply funded", lambda: self._put_funding(self._store.funding_rows(), replace=True))
         return n
+
+    def _floor(self, now_ms: int, reports: Iterable[BranchTotals]) -> date:
+        as_of = local_date(now_ms, self._s.utc_offset_minutes)
+        return min([as_of, *(r.as_of for r in reports)])
+
+    def _put_funding(self, rows: Iterable[tuple[str, str, WorkerRow]], *, replace: bool) -> None:
+        fresh: dict[str, dict[str, WorkerRow]] = {}
+        for worker_key, agreement_id, row in rows:
+            fresh.setdefault(worker_key, {})[agreement_id] = row
+        if replace:
+            self._funding = fresh
+        else:
+            self._funding.update(fresh)
 
     def rebuild(self) -> None:
         """Forget the folded state (under the lease) so that every ingest batch is folded again."""
@@ -206,7 +198,7 @@ class ReconcileService:
     def snapshot(self, now_ms: int) -> tuple[Evaluation, int]:
         """Figures from the folded ledger state with the stored alerts, for `recon status` (writes
         nothing). Also returns how many ingest batches are not folded yet."""
-        self._load_state()
+        self._load_state(now_ms)
         evaluation = self.evaluate(now_ms)
         pending = len(self._db("read pending batches", lambda: self._store.pending_batches(limit=1_000_000)))
         return dataclasses.replace(evaluation, alerts=self._alerts, changes=()), pending
@@ -232,7 +224,8 @@ class ReconcileService:
             return 0
         events = self._db("read batch events", lambda: self._store.batch_events(batches))
         keys = {(e.worker_key, e.agreement_id) for e in events.enrolments}
-        prior = self._db("read coverages", lambda: self._store.coverages(keys))
+        stored = self._db("read coverages", lambda: self._store.coverages_and_rows(keys))
+        prior = {k: cov for k, (cov, _) in stored.items()}
         merged = apply(prior, events.enrolments, utc_offset_minutes=self._s.utc_offset_minutes)
         claim_ids = {c.claim_id for c in events.claims}
         prior_claims = self._db("read claims", lambda: self._store.claim_states(claim_ids))
@@ -251,17 +244,46 @@ class ReconcileService:
                 now_ms=now,
             ),
         )
-        for cov in merged.values():
-            self._cache.put(cov)
-        workers = {k for k, _ in merged}
+        self._count(merged.values(), {k: row for k, (_, row) in stored.items()})
+        for branch, ms in activity.items():
+            metrics.BRANCH_LAST_EVENT.labels(branch).set(ms / 1000)
+        return events.oldest_commit_ms
+
+    def _count(
+        self, merged: Collection[WorkerCoverage], old_rows: Mapping[tuple[str, str], WorkerRow | None]
+    ) -> None:
+        """Move the counts from each folded coverage's stored row to its new one, and refresh the
+        rows of the touched workers funded by two or more agreements."""
+        off: set[str] = set()
+        for cov in merged:
+            region = self._regions.get(cov.agreement_id)
+            if not self._counts.move(cov.agreement_id, old_rows.get(cov.key), to_row(cov), region):
+                off.add(cov.agreement_id)
+        for agreement_id in sorted(off):  # cannot happen while only the leader folds; heal, loudly
+            log.warning(
+                "coverage counts disagreed with the ledger: reloading", extra={"agreement": agreement_id}
+            )
+            self._reload_counts(agreement_id)
+        workers = {cov.worker_key for cov in merged}
         if workers:
             counts = self._db(
                 "count agreements per worker", lambda: self._store.agreements_per_worker(workers)
             )
-            self._multi |= {k for k, n in counts.items() if n > 1}
-        for branch, ms in activity.items():
-            metrics.BRANCH_LAST_EVENT.labels(branch).set(ms / 1000)
-        return events.oldest_commit_ms
+            multi = [k for k, n in counts.items() if n > 1]
+            if multi:
+                self._db(
+                    "read multiply funded",
+                    lambda: self._put_funding(self._store.funding_rows(multi), replace=False),
+                )
+
+    def _reload_counts(self, agreement_id: str) -> None:
+        floor = self._counts.floor
+        self._db(
+            "reload coverage counts",
+            lambda: self._counts.replace(
+                agreement_id, self._regions.get(agreement_id), self._store.row_counts(floor, agreement_id)
+            ),
+        )
 
     # --- 2. evaluate, 3. alerts ------------------------------------------------------------------------
     def _evaluate(self, *, oldest_commit_ms: int = 0) -> int:
@@ -284,16 +306,25 @@ class ReconcileService:
         """Figures, signals and the next alert states for ``now_ms`` (reads the ledger, writes nothing)."""
         as_of = local_date(now_ms, self._s.utc_offset_minutes)
         agreements = self._db("read agreements", self._ledger.agreements)
+        self._regions = {aid: a.region_code for aid, a in agreements.items()}
         claims = self._db("read claims", self._store.claims)
+        reports = self._db("read branch totals", self._store.latest_branch_totals)
+        floor = self._floor(now_ms, reports.values())
+        if floor < self._counts.floor:  # an as-of the counts cannot answer exactly: compact anew
+            floor -= FLOOR_MARGIN
+            self._db(
+                "reload coverage counts", lambda: self._counts.load(floor, self._store.row_counts(floor))
+            )
+        for agreement_id in self._counts.stale(agreements):
+            self._reload_counts(agreement_id)
         figures = compute_figures(
-            agreements,
-            self._cache.by_agreement(),
-            as_of,
-            self._config,
-            claims=claims,
-            branch_totals=self._db("read branch totals", self._store.latest_branch_totals),
+            agreements, self._counts.rows, as_of, self._config, claims=claims, branch_totals=reports
         )
-        multi = self._db("read multiply funded", lambda: self._store.coverages_of_workers(self._multi))
+        funding = (
+            (worker_key, agreement_id, row)
+            for worker_key, rows in self._funding.items()
+            for agreement_id, row in rows.items()
+        )
         claim_workers = self._db(
             "read claim coverages", lambda: self._store.coverages_of_workers({c.worker_key for c in claims})
         )
@@ -305,7 +336,7 @@ class ReconcileService:
             now_ms=now_ms,
             figures=figures,
             agreements=agreements,
-            funding_windows=funding_windows(multi, as_of, self._config),
+            funding_windows=funding_windows_from_rows(funding, as_of, self._config),
             claims=claims,
             claim_coverages=by_worker,
             branch_last_event_ms=self._db("read branch activity", self._store.branch_activity),

@@ -16,7 +16,7 @@ from datetime import date
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, RowMapping, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from recon.domain.events import BranchTotals, ClaimEvent, EnrolmentEvent, Programme
@@ -106,9 +106,16 @@ class ReconcileStore:
 
     # --- coverage ------------------------------------------------------------------------------
     def coverages(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], WorkerCoverage]:
+        return {k: cov for k, (cov, _) in self.coverages_and_rows(keys).items()}
+
+    def coverages_and_rows(
+        self, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[WorkerCoverage, WorkerRow | None]]:
+        """The stored coverages of ``keys``, each with its compact row as stored (None when the
+        row columns are NULL: not enrolled, or written before migration 0004)."""
         t = tables.worker_coverage
         wanted = set(keys)
-        out: dict[tuple[str, str], WorkerCoverage] = {}
+        out: dict[tuple[str, str], tuple[WorkerCoverage, WorkerRow | None]] = {}
         with self._engine.connect() as conn:
             # By worker key alone, the primary key's leading column: SQLite does not use the index
             # for a (worker_key, agreement_id) IN (...) of row values, and would scan every coverage.
@@ -116,21 +123,47 @@ class ReconcileStore:
                 for row in conn.execute(select(t).where(t.c.worker_key.in_(chunk))).mappings():
                     if (row["worker_key"], row["agreement_id"]) in wanted:
                         cov = coverage_from_row(row)
-                        out[cov.key] = cov
+                        out[cov.key] = (cov, _stored_row(row))
         return out
 
     def iter_rows(self) -> Iterator[tuple[str, str, WorkerRow]]:
-        """(agreement id, worker key, row) of every enrolled coverage, straight from the driver:
-        the bulk read a reconciler does when it takes the lease."""
-        sql = (
-            "SELECT agreement_id, worker_key, row_start, row_last, row_term, row_start_m, row_last_m, "
-            "row_paid_mask, nik_region FROM worker_coverage WHERE row_start IS NOT NULL"
-        )
+        """(agreement id, worker key, row) of every enrolled coverage, straight from the driver."""
         with self._engine.connect() as conn:
-            cursor = conn.execution_options(stream_results=True).exec_driver_sql(sql)
-            while chunk := cursor.fetchmany(50_000):
+            for chunk in _fetch(conn.execution_options(stream_results=True).exec_driver_sql(_ALL_ROWS)):
                 for aid, key, start, last, term, start_m, last_m, mask, region in chunk:
                     yield aid, key, (start, last, term, start_m, last_m, int(mask, 16), region)
+
+    def row_counts(
+        self, floor: date, agreement_id: str | None = None
+    ) -> Iterator[tuple[str, str | None, WorkerRow, int]]:
+        """The multiset of compacted rows (``reconcile.domain.row_counts.compact_row``) of every
+        enrolled coverage (of one agreement when given): (agreement id, the region code the rows
+        were compacted for (None: agreement unknown), row, how many workers). The database groups;
+        what comes back grows with the distinct rows, not the workers."""
+        f = floor.toordinal()
+        params: dict[str, Any] = {"f": f, "below": f - 1}
+        query = _ROW_COUNTS
+        if agreement_id is not None:
+            query, params["aid"] = _ROW_COUNTS_OF, agreement_id
+        with self._engine.connect() as conn:
+            for chunk in _fetch(conn.execution_options(stream_results=True).execute(query, params)):
+                for aid, region, start, last, term, start_m, last_m, mask, inside, n in chunk:
+                    shown = region if inside == 1 and region is not None else ""
+                    yield aid, region, (start, last, term, start_m, last_m, int(mask, 16), shown), int(n)
+
+    def funding_rows(
+        self, worker_keys: Collection[str] | None = None
+    ) -> Iterator[tuple[str, str, WorkerRow]]:
+        """(worker key, agreement id, row) of the enrolled coverages of ``worker_keys``; when None,
+        of every worker with two or more coverages (found by the database: GROUP BY ... HAVING)."""
+        with self._engine.connect() as conn:
+            if worker_keys is None:
+                chunks = _fetch(conn.execution_options(stream_results=True).execute(_MULTI_ROWS))
+            else:
+                chunks = (conn.execute(_ROWS_OF, {"keys": c}).all() for c in _chunks(list(worker_keys)))
+            for chunk in chunks:
+                for key, aid, start, last, term, start_m, last_m, mask, region in chunk:
+                    yield key, aid, (start, last, term, start_m, last_m, int(mask, 16), region)
 
     def coverages_of_workers(self, worker_keys: Collection[str]) -> list[WorkerCoverage]:
         t = tables.worker_coverage
@@ -373,6 +406,57 @@ def _convert(hint: Any, value: Any) -> Any:
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint(value)
     return value
+
+
+# The compact row's columns (WorkerRow's order), then the statements that read only them.
+_ALL_ROWS = (
+    "SELECT agreement_id, worker_key, row_start, row_last, row_term, row_start_m, row_last_m, "
+    "row_paid_mask, nik_region FROM worker_coverage WHERE row_start IS NOT NULL"
+)
+_COUNTS_SELECT = (
+    "SELECT w.agreement_id, a.region_code, "
+    "CASE WHEN w.row_start < :f THEN :below ELSE w.row_start END, "
+    "CASE WHEN w.row_last < :f THEN :below ELSE w.row_last END, "
+    "CASE WHEN w.row_term < :f THEN :below ELSE w.row_term END, "
+    "w.row_start_m, w.row_last_m, w.row_paid_mask, "
+    "CASE WHEN substr(w.nik_region, 1, length(a.region_code)) = a.region_code THEN 1 ELSE 0 END, count(*) "
+    "FROM worker_coverage w LEFT JOIN agreements a ON a.agreement_id = w.agreement_id "
+    "WHERE w.row_start IS NOT NULL "
+)
+_COUNTS_GROUP = "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+_ROW_COUNTS = text(_COUNTS_SELECT + _COUNTS_GROUP)
+_ROW_COUNTS_OF = text(_COUNTS_SELECT + "AND w.agreement_id = :aid " + _COUNTS_GROUP)
+_FUNDING_SELECT = (
+    "SELECT w.worker_key, w.agreement_id, w.row_start, w.row_last, w.row_term, w.row_start_m, "
+    "w.row_last_m, w.row_paid_mask, w.nik_region FROM worker_coverage w "
+)
+_MULTI_JOIN = (
+    "JOIN (SELECT worker_key FROM worker_coverage GROUP BY worker_key HAVING count(*) > 1) m "
+    "ON m.worker_key = w.worker_key WHERE w.row_start IS NOT NULL"
+)
+_MULTI_ROWS = text(_FUNDING_SELECT + _MULTI_JOIN)
+_ROWS_OF = text(_FUNDING_SELECT + "WHERE w.row_start IS NOT NULL AND w.worker_key IN :keys").bindparams(
+    bindparam("keys", expanding=True)
+)
+
+
+def _stored_row(row: RowMapping) -> WorkerRow | None:
+    if row["row_start"] is None:
+        return None
+    return (
+        row["row_start"],
+        row["row_last"],
+        row["row_term"],
+        row["row_start_m"],
+        row["row_last_m"],
+        int(row["row_paid_mask"], 16),
+        row["nik_region"],
+    )
+
+
+def _fetch(cursor: Any) -> Iterator[Sequence[Any]]:
+    while chunk := cursor.fetchmany(50_000):
+        yield chunk
 
 
 def _by_batch(conn: Connection, table: Any, batch_ids: list[int]) -> list[RowMapping]:

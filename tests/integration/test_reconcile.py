@@ -155,3 +155,144 @@ def test_outbox_relay_recovers_rows_sent_before_a_crash_and_sends_each_row_once(
     values = sorted(r.value for r in consume_all(topic_names.bootstrap, topic_names.alerts, expect=5))
     assert values == [f"v{i}".encode() for i in range(5)], "every row on the topic exactly once"
     assert ledger.pending_outbox("alert", 10) == []
+
+
+# --- the reconciler's memory: row counts grouped by the database, kept current at fold time --------
+
+
+def _events(round_: int) -> list[Any]:
+    """Enrolments, payments and terminations of 40 workers under two agreements (a province and a
+    city in it), some funded by both; each round adds payments and changes a few workers."""
+    from recon.domain.events import EnrolmentEvent, EnrolmentType, Lineage, Programme
+    from reconcile.domain.dates import month_label
+
+    year_start = date(TODAY.year, 1, 1)
+    out = []
+    for w in range(40):
+        for aid in ("PKS-CITY", "PKS-PROV") if w % 5 == 0 else ("PKS-CITY" if w % 2 else "PKS-PROV",):
+            start = date(TODAY.year - 1, 1 + w % 12, 1 + w % 27) if w % 3 else year_start
+            kind = EnrolmentType.ENROLLED
+            paid: tuple[str, ...] = ()
+            if round_ and w % (round_ + 1) == 0:
+                kind = EnrolmentType.TERMINATED if w % 7 == 0 else EnrolmentType.CONTRIBUTION_PAID
+                first = start.year * 12 + start.month - 1
+                paid = tuple(month_label(first + m) for m in range(round_ * 3 + w % 4))
+            out.append(
+                EnrolmentEvent(
+                    event_id=f"ev-{round_}-{w}-{aid}",
+                    event_type=kind,
+                    occurred_at_ms=NOW_MS - (40 - w) * 60_000 - (3 - round_) * 3_600_000,
+                    branch_code="PALU",
+                    agreement_id=aid,
+                    worker_key=f"wk-{w:04d}",
+                    nik_region=("7271", "7206", "7371")[w % 3],
+                    programmes=(Programme.JKK, Programme.JKM),
+                    declared_income=1_000_000,
+                    coverage_start=start,
+                    coverage_end=None,
+                    paid_months=paid,
+                    amount=16_800 * len(paid),
+                    termination_reason="moved" if kind is EnrolmentType.TERMINATED else None,
+                    source_system=None,
+                    lineage=Lineage("enrolments", 0, round_ * 1000 + w, "0" * 16, 1),
+                )
+            )
+    return out
+
+
+def _two_agreements() -> list[Any]:
+    from recon.domain.events import Agreement, BudgetSource, FunderLevel, Programme
+
+    return [
+        Agreement(
+            agreement_id=aid,
+            version=1,
+            funder_name=name,
+            funder_level=level,
+            region_code=region,
+            branch_code="PALU",
+            budget_source=BudgetSource.APBD,
+            programmes=(Programme.JKK, Programme.JKM),
+            quota_workers=30,
+            budget_rupiah=30 * 16_800 * 12,
+            monthly_premium_rupiah=16_800,
+            period_start=date(TODAY.year, 1, 1),
+            period_end=date(TODAY.year, 12, 31),
+            ramp=(),
+            target_population=None,
+            lineage=None,
+        )
+        for aid, name, level, region in (
+            ("PKS-CITY", "Pemerintah Kota Palu", FunderLevel.CITY, "7271"),
+            ("PKS-PROV", "Pemerintah Provinsi Sulawesi Tengah", FunderLevel.PROVINCE, "72"),
+        )
+    ]
+
+
+def _service(url: str, holder: str) -> Any:
+    from reconcile.domain import ThresholdPolicy
+    from reconcile.service import ReconcileService
+    from reconcile.store import ReconcileStore
+
+    engine = create_engine_for(url)
+    return ReconcileService(
+        settings=load_settings(overrides={"database_url": url}),
+        store=ReconcileStore(engine, holder=holder),
+        ledger=Ledger(engine),
+        relay=None,
+        encode_alert=None,
+        clock=SystemClock(),
+        policy=ThresholdPolicy(),
+    )
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_row_counts_kept_at_fold_time_equal_a_new_leaders_load_and_the_per_worker_figures(
+    store: str, request: pytest.FixtureRequest
+) -> None:
+    """The reconciler keeps per agreement only how many workers have each compacted row: folded batch
+    by batch (agreements arriving after some workers), its counts, double-funding rows and figures
+    equal what a new leader loads from the database's GROUP BY, and the figures equal the per-worker
+    figures over every stored row."""
+    from reconcile.domain import compute_figures, rows_by_agreement
+    from reconcile.domain.dates import local_date
+    from reconcile.domain.row_counts import count_rows
+
+    url = request.getfixturevalue("sqlite_url" if store == "sqlite" else "fresh_postgres_url")
+    upgrade(url)
+    ledger = Ledger(create_engine_for(url))
+    leader = _service(url, "leader")
+    assert leader._store.acquire_lease(NOW_MS)
+    leader._load_state(NOW_MS)
+    for round_ in range(3):
+        ledger.write_batch("g", Batch(enrolments=_events(round_)))
+        if round_ == 1:
+            ledger.upsert_agreements(_two_agreements())
+        leader._drain()
+        leader.evaluate(NOW_MS)
+    fresh = _service(url, "successor")
+    n = fresh._load_state(NOW_MS)
+    assert n == leader._counts.workers() == 40 + 8  # every enrolled coverage: 8 workers funded twice
+    assert fresh._counts.floor == leader._counts.floor
+    assert {a: r for a, r in leader._counts.rows.items() if r} == fresh._counts.rows
+    assert leader._funding == fresh._funding and len(fresh._funding) == 8
+    # The database's grouping equals compacting every stored row in Python.
+    by_agreement: dict[str, list[Any]] = {}
+    for aid, _, row in fresh._store.iter_rows():
+        by_agreement.setdefault(aid, []).append(row)
+    regions = {"PKS-CITY": "7271", "PKS-PROV": "72"}
+    assert fresh._counts.rows == {
+        aid: count_rows(rows, regions[aid], fresh._counts.floor) for aid, rows in by_agreement.items()
+    }
+    assert sum(len(r) for r in fresh._counts.rows.values()) < n  # workers share rows
+    as_of = local_date(NOW_MS, fresh._s.utc_offset_minutes)
+    agreements = ledger.agreements()
+    assert (
+        fresh.evaluate(NOW_MS).figures
+        == leader.evaluate(NOW_MS).figures
+        == compute_figures(agreements, by_agreement, as_of, fresh._config)
+    )
+    assert (
+        compute_figures(agreements, rows_by_agreement([]), as_of, fresh._config)
+        != fresh.evaluate(NOW_MS).figures
+    )

@@ -1,7 +1,9 @@
 """Figures per agreement at an as-of date, computed for every worker of every agreement in one pass.
 
-Input is compact: per agreement, a sequence of ``WorkerRow`` tuples (``status.to_row``), so the hot
-loop allocates nothing per worker and counts paid months with integer bit operations. The status
+Input is compact: per agreement, a sequence of ``WorkerRow`` tuples (``status.to_row``), or the
+multiset of them as a mapping from distinct row to how many workers have it (``row_counts``: what
+the reconciler keeps, so its memory grows with distinct rows, not workers). The hot loop allocates
+nothing per row and counts paid months with integer bit operations. The status
 arithmetic is ``status.row_status``, inlined; a test keeps the two equal. Money figures count months
 inside the agreement's period only, at the agreement's monthly premium:
 
@@ -27,6 +29,8 @@ from reconcile.domain.claims import ClaimState
 from reconcile.domain.coverage import WorkerCoverage
 from reconcile.domain.dates import last_due_month, month_index, parse_month
 from reconcile.domain.status import WorkerRow, to_row
+
+Rows = Sequence[WorkerRow] | Mapping[WorkerRow, int]  # one row per worker, or distinct row -> workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,7 @@ def rows_by_agreement(coverages: Iterable[WorkerCoverage]) -> dict[str, list[Wor
 
 def compute_figures(
     agreements: Mapping[str, Agreement],
-    rows: Mapping[str, Sequence[WorkerRow]],
+    rows: Mapping[str, Rows],
     as_of: date,
     config: DomainConfig,
     *,
@@ -113,22 +117,21 @@ def compute_figures(
 ) -> dict[str, AgreementFigures]:
     """Every agreement's figures at the end of ``as_of``, keyed by agreement id.
 
-    ``rows`` maps agreement id to its workers' rows; rows of agreements not in ``agreements`` are
-    ignored (``rules.orphan_events`` covers those). ``branch_totals`` is the last report per agreement.
-    Claims without an agreement id are not counted here.
+    ``rows`` maps agreement id to its workers' rows (or their multiset: row -> how many workers);
+    rows of agreements not in ``agreements`` are ignored (``rules.orphan_events`` covers those).
+    ``branch_totals`` is the last report per agreement. Claims without an agreement id are not
+    counted here.
     """
     by_agreement = _claim_figures(claims)
     reports = branch_totals or {}
     result: dict[str, AgreementFigures] = {}
     for agreement_id, agreement in agreements.items():
-        workers = rows.get(agreement_id, ())
+        workers = _weighted(rows.get(agreement_id, ()))
         tally = _tally(workers, agreement, as_of, config)
         report = reports.get(agreement_id)
         ledger_active = None
         if report is not None:
-            ledger_active = (
-                tally.active if report.as_of == as_of else active_count(workers, report.as_of, config)
-            )
+            ledger_active = tally.active if report.as_of == as_of else _active(workers, report.as_of, config)
         result[agreement_id] = _figures(
             agreement, as_of, tally, by_agreement.get(agreement_id, ()), report, ledger_active
         )
@@ -150,22 +153,35 @@ def planned_workers(agreement: Agreement, as_of: date) -> int:
     return planned
 
 
-def active_count(rows: Sequence[WorkerRow], as_of: date, config: DomainConfig) -> int:
+def active_count(rows: Rows, as_of: date, config: DomainConfig) -> int:
     """How many of ``rows`` are active (at risk included) at the end of ``as_of``."""
+    return _active(_weighted(rows), as_of, config)
+
+
+def _weighted(rows: Rows) -> Sequence[tuple[WorkerRow, int]]:
+    if isinstance(rows, Mapping):
+        return list(rows.items())
+    return [(row, 1) for row in rows]
+
+
+def _active(rows: Sequence[tuple[WorkerRow, int]], as_of: date, config: DomainConfig) -> int:
     as_ord = as_of.toordinal()
     due_m = last_due_month(as_of, config.contribution_due_day)
     lapse = config.lapse_after_unpaid_months
     active = 0
-    for s_ord, l_ord, _, s_m, l_m, mask, _ in rows:
+    for (s_ord, l_ord, _, s_m, l_m, mask, _), w in rows:
         if s_ord <= as_ord <= l_ord:
             n = (due_m if due_m < l_m else l_m) - s_m + 1
             if n <= 0 or n - (mask & ((1 << n) - 1)).bit_length() < lapse:
-                active += 1
+                active += w
     return active
 
 
-def _tally(rows: Sequence[WorkerRow], agreement: Agreement, as_of: date, config: DomainConfig) -> _Tally:
-    # The hot loop: one pass, no allocation per worker, locals only. Mirrors status.row_status.
+def _tally(
+    rows: Sequence[tuple[WorkerRow, int]], agreement: Agreement, as_of: date, config: DomainConfig
+) -> _Tally:
+    # The hot loop: one pass, no allocation per row, locals only; w workers share the row.
+    # Mirrors status.row_status.
     as_ord = as_of.toordinal()
     due_m = last_due_month(as_of, config.contribution_due_day)
     p_lo, p_hi = month_index(agreement.period_start), month_index(agreement.period_end)
@@ -173,13 +189,13 @@ def _tally(rows: Sequence[WorkerRow], agreement: Agreement, as_of: date, config:
     region_code = agreement.region_code
     pending = active = at_risk = lapsed = terminated = ended = mismatched = 0
     due = paid_due = paid = open_unpaid = 0
-    for s_ord, l_ord, t_ord, s_m, l_m, mask, region in rows:
+    for (s_ord, l_ord, t_ord, s_m, l_m, mask, region), w in rows:
         lo = s_m if s_m > p_lo else p_lo
         bits = mask >> (lo - s_m)
         live = True
         hi = due_m if due_m < l_m else l_m
         if as_ord < s_ord:
-            pending += 1
+            pending += w
         else:
             n = hi - s_m + 1
             trailing = n - (mask & ((1 << n) - 1)).bit_length() if n > 0 else 0
@@ -188,28 +204,28 @@ def _tally(rows: Sequence[WorkerRow], agreement: Agreement, as_of: date, config:
             if as_ord > l_ord:
                 live = False
                 if t_ord <= as_ord:
-                    terminated += 1
+                    terminated += w
                 else:
-                    ended += 1
+                    ended += w
             elif trailing >= lapse:
                 live = False
-                lapsed += 1
+                lapsed += w
             else:
-                active += 1
+                active += w
                 if trailing:
-                    at_risk += 1
+                    at_risk += w
                 if not region.startswith(region_code):
-                    mismatched += 1
+                    mismatched += w
             top = hi if hi < p_hi else p_hi
             if top >= lo:
-                due += top - lo + 1
-                paid_due += (bits & ((1 << (top - lo + 1)) - 1)).bit_count()
+                due += (top - lo + 1) * w
+                paid_due += (bits & ((1 << (top - lo + 1)) - 1)).bit_count() * w
         top = l_m if l_m < p_hi else p_hi
         if top >= lo:
             in_window = (bits & ((1 << (top - lo + 1)) - 1)).bit_count()
-            paid += in_window
+            paid += in_window * w
             if live:
-                open_unpaid += top - lo + 1 - in_window
+                open_unpaid += (top - lo + 1 - in_window) * w
     return _Tally(
         pending, active, at_risk, lapsed, terminated, ended, mismatched, due, paid_due, paid, open_unpaid
     )

@@ -2,7 +2,8 @@
 
 The real case is a province and a regency (or city) both funding the same person. The rule reads
 windows, not coverage states, so the adapter can hand it only the workers with two or more
-agreements (a GROUP BY in the ledger); ``funding_windows`` builds them from coverage states.
+agreements (a GROUP BY in the ledger); ``funding_windows`` builds them from coverage states, and
+``funding_windows_from_rows`` the same windows from their compact rows (``status.to_row``).
 Signals count workers per agreement pair; they never name one.
 """
 
@@ -16,7 +17,7 @@ from recon.domain.config import DomainConfig
 from recon.domain.events import Agreement
 from reconcile.domain.coverage import WorkerCoverage
 from reconcile.domain.signals import Rule, Severity, Signal, ThresholdPolicy, count_level
-from reconcile.domain.status import CoverageStatus, status_at
+from reconcile.domain.status import OPEN_ORDINAL, CoverageStatus, WorkerRow, row_status, status_at
 
 CoverageWindow = tuple[str, date, date | None]  # (agreement id, first covered day, last or None)
 
@@ -34,6 +35,19 @@ def funding_windows(
             windows.setdefault(c.worker_key, []).append(
                 (c.agreement_id, c.coverage_start, c.last_covered_day)
             )
+    return {key: w for key, w in windows.items() if len({a for a, _, _ in w}) > 1}
+
+
+def funding_windows_from_rows(
+    rows: Iterable[tuple[str, str, WorkerRow]], as_of: date, config: DomainConfig
+) -> dict[str, list[CoverageWindow]]:
+    """``funding_windows`` from (worker key, agreement id, row) triples of enrolled coverages: the
+    row holds the first and last covered days and all the status needs."""
+    windows: dict[str, list[CoverageWindow]] = {}
+    for worker_key, agreement_id, row in rows:
+        if row_status(row, as_of, config).status in _IN_FORCE:
+            last = None if row[1] == OPEN_ORDINAL else date.fromordinal(row[1])
+            windows.setdefault(worker_key, []).append((agreement_id, date.fromordinal(row[0]), last))
     return {key: w for key, w in windows.items() if len({a for a, _, _ in w}) > 1}
 
 
