@@ -4,12 +4,17 @@
 #   docker run rentan-recon:0.1.0 ingest          # or: reconcile, db upgrade, status, alerts...
 # Settings come from RECON_* environment variables (docs/operations.md); secrets from the orchestrator.
 
-# --- build: the project and its pinned dependencies as wheels -------------------------------------
+# --- build: the locked dependencies and the project, as wheels --------------------------------------
+# requirements.lock (scripts/lock.sh) pins every runtime dependency and the build backend with their
+# sha256 hashes: pip refuses any file that differs, and nothing unpinned is downloaded.
 FROM python:3.11-slim AS build
 WORKDIR /src
+COPY requirements.lock ./
+RUN pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements.lock \
+    && pip install --no-cache-dir --no-index --find-links /wheels --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY services ./services
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
 
 # --- run ------------------------------------------------------------------------------------------
 FROM python:3.11-slim

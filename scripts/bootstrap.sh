@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Sets up a fresh clone (Debian/Ubuntu) for development and the full test suite. Idempotent, and a few
 # seconds when everything is already there:
-#   - .venv (python3.11) with the project installed editable with its dev extras; redone only when
-#     pyproject.toml changed since the last run (pip's own cache keeps the downloads);
+#   - .venv (python3.11) with every dependency from requirements-dev.lock (exact versions, each file
+#     checked against its sha256: pip --require-hashes), then the project itself, editable, without
+#     dependencies; redone only when the lock or pyproject.toml changed since the last run (pip's own
+#     cache keeps the downloads). A lock that does not match pyproject.toml stops it with one line:
+#     run scripts/lock.sh (the one way to refresh the lock files);
 #   - java and mvn (apt-get install maven openjdk-17-jre-headless) for the local Kafka broker;
 #   - PostgreSQL server binaries (scripts/postgres.sh install) for the PostgreSQL tests;
 #   - the Kafka jars, fetched once by Maven into ${XDG_CACHE_HOME:-~/.cache}/rentan-recon (~/.m2 caches
@@ -27,11 +30,14 @@ if [[ ! -x .venv/bin/python ]]; then
     log "creating .venv"
     python3.11 -m venv .venv
 fi
-stamp=.venv/.bootstrap-pyproject.sha256
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if ! stale="$(scripts/lock.sh --check 2>&1)"; then log "$stale"; exit 1; fi
+stamp=.venv/.bootstrap-lock.sha256
+want="$(cat pyproject.toml requirements-dev.lock | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" || ! -x .venv/bin/recon ]]; then
-    log "installing the project into .venv (pip install -e '.[dev]')"
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    log "installing requirements-dev.lock (pip --require-hashes), then the project (pip install --no-deps -e .)"
+    .venv/bin/python -m pip install -q --require-hashes -r requirements-dev.lock
+    # The build backend (setuptools) came from the lock too: no unpinned download to build the project.
+    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
     echo "$want" >"$stamp"
 fi
 
