@@ -124,3 +124,28 @@ def test_an_unreachable_database_is_one_line_that_masks_its_password(
     assert code != 0
     assert output.strip().count("\n") == 0 and output.startswith("recon: database at ")
     assert "recon:***@127.0.0.1:1/recon" in output and _leaks(output) == []
+
+
+def test_a_refused_login_and_an_unreachable_broker_are_lines_without_the_password(secret_env: None) -> None:
+    import ssl
+
+    from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
+
+    from recon.errors import PermanentFault
+    from recon.kafka.clients import _refusal_message
+    from recon.retry import broker_call
+
+    settings = load_settings()
+    refused = [
+        _refusal_message(settings, cause) for cause in (SaslAuthenticationFailedError(), ssl.SSLError())
+    ]
+
+    def unreachable() -> None:
+        raise KafkaTimeoutError("Unable to bootstrap from ['127.0.0.1:1']")
+
+    with pytest.raises(PermanentFault) as raised:
+        broker_call("connect a producer to Kafka", unreachable, budget_seconds=0)
+
+    for line in [*refused, str(raised.value)]:
+        assert "\n" not in line and not _leaks(line), line
+    assert "user 'recon'" in refused[0] and "127.0.0.1:1" in str(raised.value)
