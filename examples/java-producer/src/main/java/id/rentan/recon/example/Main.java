@@ -40,6 +40,9 @@ public final class Main {
     } catch (Args.UsageError e) {
       System.err.println("error: " + e.getMessage());
       status = 2;
+    } catch (Failure e) {
+      System.err.println("error: " + e.getMessage());
+      status = 1;
     } catch (IOException | RuntimeException e) {
       System.err.println("error: " + e.getClass().getSimpleName() + ": " + e.getMessage());
       status = 1;
@@ -100,6 +103,13 @@ public final class Main {
       default -> throw new Args.UsageError("unknown command " + argv.get(0) + "\n" + USAGE);
     }
     return 0;
+  }
+
+  /** The broker or the file system failed: printed as one line, exit status 1. */
+  static final class Failure extends RuntimeException {
+    Failure(String message) {
+      super(message);
+    }
   }
 
   private static Events events(Args args) {

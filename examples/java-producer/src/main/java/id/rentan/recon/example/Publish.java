@@ -16,6 +16,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
@@ -24,6 +25,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * worker's NIK as UTF-8 bytes, the same key bytes as {@code recon publish}.
  */
 final class Publish {
+  private static final int MAX_BLOCK_MS = 30_000;
+
   private Publish() {}
 
   private record Sent(String subject, String eventId, Future<RecordMetadata> ack) {}
@@ -46,10 +49,20 @@ final class Publish {
     config.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true"); // a retried send is never written twice
     config.put(ProducerConfig.LINGER_MS_CONFIG, "5");
     config.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "60000");
-    config.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000"); // fail, rather than hang, on a wrong --bootstrap
+    config.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, String.valueOf(MAX_BLOCK_MS)); // fail, rather than hang
     List<Sent> sent = new ArrayList<>(2 * count);
     try (KafkaProducer<byte[], byte[]> producer =
         new KafkaProducer<>(config, new ByteArraySerializer(), new ByteArraySerializer())) {
+      // Once per topic, so that a wrong --bootstrap or topic fails after one max.block.ms, not one per record.
+      for (String topic : List.of(enrolmentTopic, claimTopic)) {
+        try {
+          producer.partitionsFor(topic);
+        } catch (TimeoutException e) {
+          throw new Main.Failure(
+              "no broker answered at " + bootstrap + " with topic " + topic + " within " + MAX_BLOCK_MS / 1000 + " s:"
+                  + " check --bootstrap and that the topic exists");
+        }
+      }
       for (int i = 0; i < count; i++) {
         Events.Event event = events.enrolment(enrolmentSchema, i);
         sent.add(new Sent("enrolment", event.eventId(), producer.send(message(enrolmentTopic, event, enrolments))));
@@ -65,9 +78,9 @@ final class Publish {
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while waiting for the broker", e);
+      throw new Main.Failure("interrupted while waiting for the broker");
     } catch (ExecutionException e) {
-      throw new IllegalStateException("the broker did not take a record: " + e.getCause().getMessage(), e);
+      throw new Main.Failure("the broker did not take a record: " + e.getCause().getMessage());
     }
   }
 
