@@ -82,13 +82,25 @@ class Preparer:
         return Prepared(line, _key(self._subject, record), value)
 
     def _check(self, value: bytes, line: int) -> Refusal | None:
+        # Decoding back what was encoded gives validation exactly the record ingest will see
+        # (dates as dates, defaults filled in, resolved to the reader version): ~5 µs well spent.
         try:
             decoded = self._catalogue.decode(value, self._subject)
         except DecodeError as exc:  # the encoder should never produce this; say so plainly
             return Refusal(line, exc.code, exc.reason)
-        lineage = Lineage("publish", 0, line, "", decoded.version)
-        result = validate(self._subject, decoded.record, lineage, self._ctx)
-        return Refusal(line, result.code, result.reason) if isinstance(result, Rejection) else None
+        return self.check_decoded(line, decoded.record, decoded.version)
+
+    def check_decoded(self, number: int, record: dict[str, Any], version: int) -> Refusal | None:
+        """Domain validation of a record already in the reader's shape (what the decoder returns)."""
+        if not self._validate:
+            return None
+        lineage = Lineage("publish", 0, number, "", version)
+        result = validate(self._subject, record, lineage, self._ctx)
+        return Refusal(number, result.code, result.reason) if isinstance(result, Rejection) else None
+
+    def key(self, record: dict[str, Any]) -> bytes:
+        """The message key of a record of this subject (the worker's NIK, the agreement id...)."""
+        return _key(self._subject, record)
 
 
 def _key(subject: str, record: dict[str, Any]) -> bytes:

@@ -353,21 +353,27 @@ _ENTRY_ERRORS = """
         raise _E('too_large', 'the datum does not fit in memory') from None
     except Exception as exc:
         raise _E('malformed', 'the datum could not be decoded (' + type(exc).__name__ + ')') from None
-    if pos != n:
+"""
+_WHOLE_TAIL = """    if pos != n:
         raise _E('trailing_bytes', str(n - pos) + ' byte(s) left over after the datum')
     return t
 """
+_SEQUENCE_TAIL = """    return t, pos
+"""
 
 
-def generate(writer: Node, reader: Node, max_items: int) -> Generated:
+def generate(writer: Node, reader: Node, max_items: int, *, sequence: bool = False) -> Generated:
     """The source of ``read(buf, pos=0)``, decoding ``buf[pos:]`` written as ``writer`` into the
-    representation of ``reader``; every byte must belong to the datum."""
+    representation of ``reader``; every byte must belong to the datum. With ``sequence`` (data that
+    holds datums one after another, as an object container file's block does) ``read`` returns
+    ``(datum, end)`` instead, the datum ending anywhere up to the end of ``buf``."""
     emitter = _Emitter(writer, reader, max_items)
     body = _Body(depth=2)
     body("n = len(buf)")
     body(f"left = {max_items}")
     root = short_name(reader.name) if isinstance(reader, Record | Enum | Fixed) else type_name(reader)
     emitter.read(writer, reader, "t", root, body)
-    entry = "def read(buf, pos=0):\n    try:\n" + "\n".join(body.lines) + _ENTRY_ERRORS
+    tail = _SEQUENCE_TAIL if sequence else _WHOLE_TAIL
+    entry = "def read(buf, pos=0):\n    try:\n" + "\n".join(body.lines) + _ENTRY_ERRORS + tail
     source = "\n\n".join([*emitter.functions, entry]) + "\n"
     return Generated(source, emitter.constants, emitter.hard, emitter.soft)

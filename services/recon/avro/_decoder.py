@@ -37,13 +37,16 @@ class DatumReader(Protocol):
     def __call__(self, data: bytes, start: int = 0, /) -> Any: ...
 
 
-def build_reader(writer: Schema, reader: Schema, max_items: int) -> tuple[DatumReader, list[str]]:
+def build_reader(
+    writer: Schema, reader: Schema, max_items: int, *, sequence: bool = False
+) -> tuple[DatumReader, list[str]]:
     """A decoder for data written with ``writer`` read as ``reader``, and the soft problems
     (values that will fail with ``unresolvable``). Raises ``SchemaError`` listing the hard problems
-    when the two schemas cannot be resolved at all."""
+    when the two schemas cannot be resolved at all. With ``sequence`` the decoder returns
+    ``(datum, end)`` and leaves what follows the datum to the caller (see ``generate``)."""
     if max_items < 0:
         raise ValueError("max_items must not be negative")
-    generated = generate(writer.node, reader.node, max_items)
+    generated = generate(writer.node, reader.node, max_items, sequence=sequence)
     if generated.hard:
         raise SchemaError(generated.hard)
     namespace: dict[str, Any] = {**_RUNTIME, **generated.constants}

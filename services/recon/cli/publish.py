@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from recon.cli._app import app, settings_from
 from recon.errors import ConfigError, PermanentFault
 
 SUBJECTS = ("enrolment", "claim", "agreement", "branch-totals", "alert")
+_INLINE_BELOW = 10_000  # fewer lines than this are prepared in this process: no worker to start
 
 
 @app.command()
@@ -29,56 +31,121 @@ def publish(
         bool,
         typer.Option("--skip-validation", help="Send schema-valid records even if domain rules refuse them."),
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", min=0, help="Worker processes preparing records (default: cores - 1; 0: none)."
+        ),
+    ] = None,
 ) -> None:
     """Encode JSON Lines with the subject's current schema and produce them; refused lines are listed."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from recon.avro import SchemaCatalogue
-    from recon.clock import SystemClock
-    from recon.kafka.clients import make_producer
-    from recon.publish import Prepared, Preparer, topic_for
-
     if subject not in SUBJECTS:
         raise ConfigError(f"--subject {subject!r} is not one of {', '.join(SUBJECTS)}: pick one of those")
     settings = settings_from(ctx)
     lines = _read_lines(file)
-    catalogue = SchemaCatalogue.load(settings.schemas_dir, max_message_bytes=settings.max_message_bytes)
-    preparer = Preparer(
-        catalogue=catalogue,
+    code = run_publish(
+        settings,
+        lines,
         subject=subject,
+        topic=topic,
+        dry_run=dry_run,
+        skip_validation=skip_validation,
+        jobs=jobs,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+def run_publish(
+    settings: Any,
+    lines: list[str],
+    *,
+    subject: str,
+    topic: str | None = None,
+    dry_run: bool = False,
+    skip_validation: bool = False,
+    jobs: int | None = None,
+) -> int:
+    """Prepare ``lines`` (in worker processes for big inputs), send them in order, wait for every
+    acknowledgement; print refusals and the summary. Returns the exit code (1 if any was refused)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from recon.avro import SchemaCatalogue
+    from recon.backfill.jobs import Job, Worker, WorkerSpec
+    from recon.backfill.pipeline import (
+        CHUNK_LINES,
+        PUBLISH_PRODUCER_OPTIONS,
+        AckedSender,
+        Preparing,
+        default_jobs,
+    )
+    from recon.clock import SystemClock
+    from recon.kafka.clients import close_producer, make_producer
+    from recon.publish import topic_for
+
+    spec = WorkerSpec(
+        schemas_dir=settings.schemas_dir,
+        max_message_bytes=settings.max_message_bytes,
         config=settings.domain(),
         now_ms=SystemClock().now_ms(),
-        validate_domain=not skip_validation,
+        validate=not skip_validation,
     )
+    catalogue = SchemaCatalogue.load(settings.schemas_dir, max_message_bytes=settings.max_message_bytes)
+    worker = Worker(spec, catalogue)
+    worker.preparer(subject)  # a bad subject fails here, before any process or connection
+    workers = 0 if len(lines) < _INLINE_BELOW else (default_jobs() if jobs is None else jobs)
     target = topic or topic_for(subject, settings)
     err = Console(stderr=True)
-    producer = None if dry_run else make_producer(settings, client_id="recon-publish")
-    futures, refused = [], 0
-    with Progress(
-        TextColumn("publishing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=len(lines) < 1000 or not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("lines", total=len(lines))
-        for item in preparer.prepare_lines(lines):
-            progress.advance(task)
-            if not isinstance(item, Prepared):
-                refused += 1
-                err.print(str(item), markup=False, highlight=False)
-            elif producer is not None:
-                futures.append(producer.send(target, key=item.key, value=item.value))
-    sent = _wait(producer, futures)
+    refused = ok = 0
+    with Preparing(spec, jobs=workers, worker=worker) as preparing:
+        producer = None
+        if not dry_run:
+            producer = make_producer(settings, client_id="recon-publish", **PUBLISH_PRODUCER_OPTIONS)
+        sender = AckedSender(producer, target) if producer is not None else None
+        try:
+            with Progress(
+                TextColumn("publishing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                disable=len(lines) < 1000 or not err.is_terminal,
+            ) as progress:
+                task = progress.add_task("lines", total=len(lines))
+                partitions = sender.partitions if sender is not None else 0
+                for job, outcome in preparing.outcomes(_chunks(lines, subject, Job, CHUNK_LINES, partitions)):
+                    progress.advance(task, job.count)
+                    for refusal in outcome.refusals:
+                        err.print(str(refusal), markup=False, highlight=False)
+                    refused += len(outcome.refusals)
+                    ok += len(outcome.messages)
+                    if sender is not None:
+                        sender.send(job, outcome)
+                        sender.settle()
+            if sender is not None:
+                sender.drain()
+        finally:
+            if producer is not None:
+                close_producer(producer, timeout=10)
     verb = "checked" if dry_run else f"sent to {target}"
-    ok = len(futures) if not dry_run else sum(1 for line in lines if line.strip()) - refused
     print(f"{ok} records {verb}, {refused} refused")
-    if sent is not None and sent != len(futures):
-        raise PermanentFault(f"only {sent} of {len(futures)} records were acknowledged by the broker")
-    if refused:
-        raise typer.Exit(1)
+    if sender is not None and sender.acknowledged != ok:
+        raise PermanentFault(f"only {sender.acknowledged} of {ok} records were acknowledged by the broker")
+    return 1 if refused else 0
+
+
+def _chunks(lines: list[str], subject: str, job: Any, size: int, partitions: int) -> Iterator[Any]:
+    for start in range(0, len(lines), size):
+        chunk = lines[start : start + size]
+        yield job(
+            kind="lines",
+            subject=subject,
+            first=start + 1,
+            data=chunk,
+            count=len(chunk),
+            partitions=partitions,
+        )
 
 
 def _read_lines(file: str) -> list[str]:
@@ -88,14 +155,3 @@ def _read_lines(file: str) -> list[str]:
     if not path.is_file():
         raise ConfigError(f"{file} does not exist: pass a JSON Lines file, or '-' to read stdin")
     return path.read_text(encoding="utf-8").splitlines()
-
-
-def _wait(producer: Any, futures: list[Any]) -> int | None:
-    from recon.kafka.clients import close_producer
-
-    if producer is None:
-        return None
-    producer.flush()
-    acked = sum(1 for f in futures if f.succeeded())
-    close_producer(producer, timeout=10)
-    return acked
