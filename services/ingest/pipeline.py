@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from recon.avro import DecodeError
-from recon.domain.events import Agreement, BranchTotals, ClaimEvent, EnrolmentEvent, Lineage, Rejection
-from recon.domain.validation import ValidationContext, loggable_event_id, validate
+from recon.domain.events import Agreement, BranchTotals, ClaimRow, EnrolmentRow, Rejection
+from recon.domain.validation import RowValidator, ValidationContext, loggable_event_id
 from recon.ledger import Batch, OutboxMessage
 
 DEAD_LETTER = "dead_letter"
@@ -89,23 +89,36 @@ class Processor:
         self._subjects = dict(subjects_by_topic)
         self._dlq = dead_letter_topic
         self._max_bytes = max_message_bytes
+        self._hex: dict[bytes | str, str] = {}  # writer fingerprints as hex, one entry per schema version
 
     def process(self, messages: Sequence[RawMessage], ctx: ValidationContext) -> Processed:
-        """Agreements first, so an enrolment in the same batch as its agreement is checked against it."""
-        enrolments: list[EnrolmentEvent] = []
-        claims: list[ClaimEvent] = []
+        """Agreements first, so an enrolment in the same batch as its agreement is checked against it.
+
+        Enrolments and claims come out as their ledger rows (``RowValidator``): built straight from
+        the decoded record, with no event object in between.
+        """
+        enrolments: list[EnrolmentRow] = []
+        claims: list[ClaimRow] = []
         agreements: list[Agreement] = []
         totals: list[BranchTotals] = []
         outbox: list[OutboxMessage] = []
         offsets: dict[tuple[str, int], int] = {}
         stats = Processed(batch=Batch((), (), (), (), (), {}))
-        ordered = sorted(messages, key=lambda m: self._subjects.get(m.topic) != AGREEMENT_SUBJECT)
-        for msg in ordered:
+        subjects = self._subjects
+        if any(subjects.get(m.topic) == AGREEMENT_SUBJECT for m in messages):
+            messages = sorted(messages, key=lambda m: subjects.get(m.topic) != AGREEMENT_SUBJECT)
+        rows = RowValidator(ctx)
+        for msg in messages:
             tp = (msg.topic, msg.partition)
-            offsets[tp] = max(offsets.get(tp, -1), msg.offset + 1)
-            stats.consumed[msg.topic] += 1
-            result, event_id = self._one(msg, ctx)
-            if isinstance(result, Rejection | DecodeError):
+            after = msg.offset + 1
+            if after > offsets.get(tp, -1):
+                offsets[tp] = after
+            result, event_id = self._one(msg, rows)
+            if type(result) is EnrolmentRow:
+                enrolments.append(result)
+            elif type(result) is ClaimRow:
+                claims.append(result)
+            elif isinstance(result, Rejection | DecodeError):
                 code, reason = result.code, result.reason
                 kind = "validation" if isinstance(result, Rejection) else "codec"
                 outbox.append(self._dead_letter(msg, code, reason, kind))
@@ -115,40 +128,46 @@ class Processor:
                 )
             elif result is None:
                 stats.ignored += 1
+                stats.valid[msg.topic] -= 1  # not an event either: taken off the topic's count below
+            elif isinstance(result, BranchTotals):
+                totals.append(result)
             else:
-                stats.valid[msg.topic] += 1
-                if isinstance(result, EnrolmentEvent):
-                    enrolments.append(result)
-                elif isinstance(result, ClaimEvent):
-                    claims.append(result)
-                elif isinstance(result, BranchTotals):
-                    totals.append(result)
-                else:
-                    agreements.append(result)
-                    ctx = replace(ctx, agreements={**ctx.agreements, result.agreement_id: result})
+                agreements.append(result)
+                ctx = replace(ctx, agreements={**ctx.agreements, result.agreement_id: result})
+                rows = RowValidator(ctx)
+        stats.consumed.update(m.topic for m in messages)
+        rejected: Counter[str] = Counter()
+        for (topic, _code), n in stats.rejected.items():
+            rejected[topic] += n
+        for topic, n in stats.consumed.items():
+            stats.valid[topic] += n - rejected[topic]
+        stats.valid = +stats.valid  # drop topics with no valid message, as counting them one by one did
         stats.batch = Batch(enrolments, claims, agreements, totals, outbox, offsets)
         return stats
 
-    def _one(self, msg: RawMessage, ctx: ValidationContext) -> tuple[Any, str | None]:
+    def _one(self, msg: RawMessage, rows: RowValidator) -> tuple[Any, str | None]:
         """The message's outcome, and for a rejected record its event id where one may be logged."""
         subject = self._subjects.get(msg.topic)
         if subject is None:
             return Rejection("unexpected_topic", "the ingest service does not read this topic"), None
-        if msg.value is None:
+        value = msg.value
+        if value is None:
             if subject == AGREEMENT_SUBJECT:
                 return None, None  # a tombstone: compaction bookkeeping, not an event
             return Rejection("empty_value", "the record has no value"), None
-        if len(msg.value) > self._max_bytes:
-            reason = f"the value has {len(msg.value)} bytes, above the {self._max_bytes} limit"
+        if len(value) > self._max_bytes:
+            reason = f"the value has {len(value)} bytes, above the {self._max_bytes} limit"
             return Rejection("too_large", reason), None
         try:
-            decoded = self._catalogue.decode(msg.value, subject)
+            decoded = self._catalogue.decode(value, subject)
         except DecodeError as exc:
             return exc, None
-        lineage = Lineage(
-            msg.topic, msg.partition, msg.offset, fingerprint_hex(decoded.fingerprint), decoded.version
+        fingerprint = self._hex.get(decoded.fingerprint)
+        if fingerprint is None:
+            fingerprint = self._hex[decoded.fingerprint] = fingerprint_hex(decoded.fingerprint)
+        result = rows.validate(
+            subject, decoded.record, msg.topic, msg.partition, msg.offset, fingerprint, decoded.version
         )
-        result = validate(subject, decoded.record, lineage, ctx)
         if isinstance(result, Rejection):
             return result, loggable_event_id(decoded.record)
         return result, None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class EnrolmentType(StrEnum):
@@ -140,3 +141,103 @@ class Rejection:
 
     code: str
     reason: str
+
+
+class EnrolmentRow(NamedTuple):
+    """A validated enrolment in the ledger's column order: what the ingest hot path builds straight
+    from a decoded record (``recon.domain.validation.RowValidator``), instead of an EnrolmentEvent
+    that would only be taken apart again. Holds no NIK (``worker_key``, ``nik_region``) and not the
+    free-text ``termination_reason`` (validated, never stored: it can name a person).
+    ``programmes`` and ``paid_months`` are comma-joined; the last five fields are the lineage."""
+
+    event_id: str
+    event_type: str
+    occurred_at_ms: int
+    branch_code: str
+    agreement_id: str
+    worker_key: str
+    nik_region: str
+    programmes: str
+    declared_income: int
+    coverage_start: date
+    coverage_end: date | None
+    paid_months: str
+    amount: int
+    source_system: str | None
+    src_topic: str
+    src_partition: int
+    src_offset: int
+    schema_fingerprint: str
+    schema_version: int
+
+
+class ClaimRow(NamedTuple):
+    """A validated claim in the ledger's column order (see EnrolmentRow)."""
+
+    event_id: str
+    event_type: str
+    occurred_at_ms: int
+    branch_code: str
+    claim_id: str
+    worker_key: str
+    nik_region: str
+    agreement_id: str | None
+    programme: str
+    incident_date: date
+    amount_claimed: int
+    amount_paid: int | None
+    src_topic: str
+    src_partition: int
+    src_offset: int
+    schema_fingerprint: str
+    schema_version: int
+
+
+def enrolment_row(e: EnrolmentEvent) -> EnrolmentRow:
+    """The row of an enrolment event (what RowValidator builds directly for the same record)."""
+    lin = e.lineage
+    return EnrolmentRow(
+        e.event_id,
+        e.event_type.value,
+        e.occurred_at_ms,
+        e.branch_code,
+        e.agreement_id,
+        e.worker_key,
+        e.nik_region,
+        ",".join(e.programmes),
+        e.declared_income,
+        e.coverage_start,
+        e.coverage_end,
+        ",".join(e.paid_months),
+        e.amount,
+        e.source_system,
+        lin.topic,
+        lin.partition,
+        lin.offset,
+        lin.fingerprint,
+        lin.schema_version,
+    )
+
+
+def claim_row(e: ClaimEvent) -> ClaimRow:
+    """The row of a claim event (what RowValidator builds directly for the same record)."""
+    lin = e.lineage
+    return ClaimRow(
+        e.event_id,
+        e.event_type.value,
+        e.occurred_at_ms,
+        e.branch_code,
+        e.claim_id,
+        e.worker_key,
+        e.nik_region,
+        e.agreement_id,
+        e.programme.value,
+        e.incident_date,
+        e.amount_claimed,
+        e.amount_paid,
+        lin.topic,
+        lin.partition,
+        lin.offset,
+        lin.fingerprint,
+        lin.schema_version,
+    )

@@ -45,20 +45,25 @@ from recon.domain._validation_checks import (
     Invalid,
     Record,
 )
+from recon.domain._validation_fast import FastRows
 from recon.domain.config import DomainConfig
 from recon.domain.events import (
     Agreement,
     BranchTotals,
     BudgetSource,
     ClaimEvent,
+    ClaimRow,
     ClaimType,
     DomainEvent,
     EnrolmentEvent,
+    EnrolmentRow,
     EnrolmentType,
     FunderLevel,
     Lineage,
     RampStep,
     Rejection,
+    claim_row,
+    enrolment_row,
 )
 from recon.domain.regions import PROVINCES, is_city_code, is_known_region
 from recon.domain.worker_key import KeyChain, check_key, worker_key
@@ -67,6 +72,7 @@ __all__ = [
     "REASON_CODES",
     "VALIDATORS",
     "Record",
+    "RowValidator",
     "ValidationContext",
     "loggable_event_id",
     "validate",
@@ -443,3 +449,59 @@ def validate(
         expected = ", ".join(VALIDATORS)
         raise ValueError(f"no domain validation for subject {subject!r}; expected one of {expected}")
     return validator(record, lineage, ctx)
+
+
+# ------------------------------------------------------------------------------- the ingest path
+
+RowOutcome = EnrolmentRow | ClaimRow | Agreement | BranchTotals | Rejection
+
+
+class RowValidator:
+    """Validation as ingest needs it: a decoded record to the row the ledger writes.
+
+    Same decision as :func:`validate` for every record, with an enrolment or a claim as its ledger
+    row (``EnrolmentRow``/``ClaimRow``, equal to ``enrolment_row(validate(...))``) and agreements and
+    branch totals as their events. Enrolments and claims take a fast path first
+    (``_validation_fast``), which only ever accepts; anything else, every refusal included, is
+    decided by :func:`validate`, so codes, reasons and which rule wins are the reference's.
+
+    One per batch and per context: it keeps per-batch work (a worker's key when a NIK repeats).
+
+    Usage:
+        rows = RowValidator(ctx)
+        outcome = rows.validate("enrolment", record, "enrolments", 0, 42, "c0ffee…", 2)
+    """
+
+    __slots__ = ("_ctx", "_fast")
+
+    def __init__(self, ctx: ValidationContext) -> None:
+        self._ctx = ctx
+        self._fast = FastRows(
+            config=ctx.config, now_ms=ctx.now_ms, nik_key=ctx.nik_key, agreements=ctx.agreements
+        )
+
+    def validate(
+        self,
+        subject: str,
+        record: Record,
+        topic: str,
+        partition: int,
+        offset: int,
+        fingerprint: str,
+        schema_version: int,
+    ) -> RowOutcome:
+        """The record's row or event, or its Rejection. ValueError for a subject without events."""
+        fast: EnrolmentRow | ClaimRow | None = None
+        if subject == "enrolment":
+            fast = self._fast.enrolment(record, topic, partition, offset, fingerprint, schema_version)
+        elif subject == "claim":
+            fast = self._fast.claim(record, topic, partition, offset, fingerprint, schema_version)
+        if fast is not None:
+            return fast
+        lineage = Lineage(topic, partition, offset, fingerprint, schema_version)
+        result = validate(subject, record, lineage, self._ctx)
+        if isinstance(result, EnrolmentEvent):
+            return enrolment_row(result)
+        if isinstance(result, ClaimEvent):
+            return claim_row(result)
+        return result

@@ -12,7 +12,6 @@ recomputed under a new key; instead a rotation wraps every stored key once more:
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Final
@@ -73,16 +72,30 @@ def check_key(key: bytes | Sequence[bytes]) -> None:
 
 
 def _mac(key: bytes, text: str) -> str:
-    mac = _keyed(key).copy()  # the keyed state is prepared once per key and copied per value
-    mac.update(text.encode())
-    return mac.hexdigest()[:WORKER_KEY_HEX_DIGITS]
+    # HMAC by its definition (RFC 2104), from the two SHA-256 states the key leaves after its padded
+    # block, prepared once per key and copied per value: about half of hmac.HMAC.copy() per NIK, and
+    # the same digest (tests/unit/test_worker_key.py checks it against hmac.new for any key).
+    inner, outer = _keyed(key)
+    digest = inner.copy()
+    digest.update(text.encode())
+    mac = outer.copy()
+    mac.update(digest.digest())
+    hexdigest: str = mac.hexdigest()
+    return hexdigest[:WORKER_KEY_HEX_DIGITS]
+
+
+_BLOCK: Final = 64  # SHA-256's block size in bytes
+_INNER_PAD: Final = bytes(b ^ 0x36 for b in range(256))
+_OUTER_PAD: Final = bytes(b ^ 0x5C for b in range(256))
 
 
 @lru_cache(maxsize=16)
-def _keyed(key: bytes) -> hmac.HMAC:
+def _keyed(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """SHA-256 after the key's inner and outer padded blocks; ValueError for a key too short."""
     if len(key) < MIN_KEY_BYTES:
         raise ValueError(
             f"the NIK hashing key must be at least {MIN_KEY_BYTES} random bytes "
             f"(32 recommended); got {len(key)}"
         )
-    return hmac.new(key, digestmod=hashlib.sha256)
+    block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+    return hashlib.sha256(block.translate(_INNER_PAD)), hashlib.sha256(block.translate(_OUTER_PAD))

@@ -20,13 +20,17 @@ from recon.domain.events import (
     BranchTotals,
     BudgetSource,
     ClaimEvent,
+    ClaimRow,
     ClaimType,
     EnrolmentEvent,
+    EnrolmentRow,
     EnrolmentType,
     FunderLevel,
     Lineage,
     Programme,
     RampStep,
+    claim_row,
+    enrolment_row,
 )
 from recon.ledger import tables
 
@@ -45,22 +49,42 @@ _LINEAGE_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class RowCodec(Generic[E]):
-    """How one kind of event becomes a row of ``table``: ``to_row`` returns values in ``columns`` order."""
+    """How one kind of event becomes a row of ``table``: ``to_row`` returns values in ``columns`` order.
+
+    ``row_type``: the domain's row form of the event (``EnrolmentRow``, ``ClaimRow``), which the
+    ingest hot path builds directly; such an item is already the row minus ``ingested_at_ms`` (and
+    ``batch_id``), so ``rows`` only appends those.
+    """
 
     table: Table
     columns: tuple[str, ...]
     to_row: Callable[[E, int], Row]
     batched: bool = False  # rows end with the ingest batch id (``batch_id`` column)
+    row_type: type[tuple[Any, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.row_type is not None and (*self.row_type._fields, "ingested_at_ms") != self.columns:  # type: ignore[attr-defined]
+            raise TypeError(f"{self.row_type.__name__} does not list the columns of {self.table.name}")
 
     @property
     def all_columns(self) -> tuple[str, ...]:
         return (*self.columns, "batch_id") if self.batched else self.columns
 
-    def rows(self, events: Iterable[E], ingested_at_ms: int, batch_id: int | None = None) -> list[Row]:
-        to_row = self.to_row
-        if self.batched:
-            return [(*to_row(event, ingested_at_ms), batch_id) for event in events]
-        return [to_row(event, ingested_at_ms) for event in events]
+    def rows(
+        self, events: Iterable[E | tuple[Any, ...]], ingested_at_ms: int, batch_id: int | None = None
+    ) -> list[Row]:
+        to_row, row_type = self.to_row, self.row_type
+        tail = (ingested_at_ms, batch_id) if self.batched else (ingested_at_ms,)
+        out: list[Row] = []
+        append = out.append
+        for event in events:
+            if type(event) is row_type:
+                append(event + tail)
+            elif self.batched:
+                append((*to_row(event, ingested_at_ms), batch_id))  # type: ignore[arg-type]
+            else:
+                append(to_row(event, ingested_at_ms))  # type: ignore[arg-type]
+        return out
 
     def dicts(
         self, events: Iterable[E], ingested_at_ms: int, batch_id: int | None = None
@@ -70,29 +94,7 @@ class RowCodec(Generic[E]):
 
 
 def _enrolment_row(e: EnrolmentEvent, now: int) -> Row:
-    lin = e.lineage
-    return (
-        e.event_id,
-        e.event_type.value,
-        e.occurred_at_ms,
-        e.branch_code,
-        e.agreement_id,
-        e.worker_key,
-        e.nik_region,
-        ",".join(e.programmes),
-        e.declared_income,
-        e.coverage_start,
-        e.coverage_end,
-        ",".join(e.paid_months),
-        e.amount,
-        e.source_system,
-        lin.topic,
-        lin.partition,
-        lin.offset,
-        lin.fingerprint,
-        lin.schema_version,
-        now,
-    )
+    return (*enrolment_row(e), now)
 
 
 ENROLMENT: RowCodec[EnrolmentEvent] = RowCodec(
@@ -116,31 +118,12 @@ ENROLMENT: RowCodec[EnrolmentEvent] = RowCodec(
     ),
     _enrolment_row,
     batched=True,
+    row_type=EnrolmentRow,
 )
 
 
 def _claim_row(e: ClaimEvent, now: int) -> Row:
-    lin = e.lineage
-    return (
-        e.event_id,
-        e.event_type.value,
-        e.occurred_at_ms,
-        e.branch_code,
-        e.claim_id,
-        e.worker_key,
-        e.nik_region,
-        e.agreement_id,
-        e.programme.value,
-        e.incident_date,
-        e.amount_claimed,
-        e.amount_paid,
-        lin.topic,
-        lin.partition,
-        lin.offset,
-        lin.fingerprint,
-        lin.schema_version,
-        now,
-    )
+    return (*claim_row(e), now)
 
 
 CLAIM: RowCodec[ClaimEvent] = RowCodec(
@@ -162,6 +145,7 @@ CLAIM: RowCodec[ClaimEvent] = RowCodec(
     ),
     _claim_row,
     batched=True,
+    row_type=ClaimRow,
 )
 
 

@@ -11,14 +11,25 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Date,
+    Engine,
+    RowMapping,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from recon.clock import SystemClock
-from recon.domain.events import Agreement, BranchTotals, ClaimEvent, EnrolmentEvent
+from recon.domain.events import Agreement, BranchTotals, ClaimEvent, ClaimRow, EnrolmentEvent, EnrolmentRow
 from recon.errors import ConfigError
 from recon.ledger import _rows, tables
 from recon.ledger._engine import BEGIN_IMMEDIATE
@@ -62,10 +73,11 @@ class Batch:
 
     ``offsets`` maps (topic, partition) to the next offset to read: the offset after the last
     record of that partition the batch accounts for (stored, or routed to the outbox).
+    Enrolments and claims may be events or their rows (what the ingest hot path builds).
     """
 
-    enrolments: Sequence[EnrolmentEvent] = ()
-    claims: Sequence[ClaimEvent] = ()
+    enrolments: Sequence[EnrolmentEvent | EnrolmentRow] = ()
+    claims: Sequence[ClaimEvent | ClaimRow] = ()
     agreements: Sequence[Agreement] = ()
     branch_totals: Sequence[BranchTotals] = ()
     outbox: Sequence[OutboxMessage] = ()
@@ -289,10 +301,10 @@ class Ledger:
         # cost as much as SQLite's own insert work (bench/ingest). Dates go in as ISO text, exactly as
         # SQLAlchemy's SQLite DATE stores them; exceptions are still SQLAlchemy's classes.
         sql = _sqlite_insert_ignore(codec.table.name, codec.all_columns)
-        rows = [
-            tuple(v.isoformat() if isinstance(v, date) else v for v in row)
-            for row in codec.rows(events, now, batch_id)
-        ]
+        rows = codec.rows(events, now, batch_id)
+        dates = _date_positions(codec.table, codec.all_columns)
+        if dates:  # only the DATE columns' values are touched, not every value of every row
+            rows = [_iso_dates(row, dates) for row in rows]
         # sqlite3 sums rowcount over executemany: rows inserted, conflicts skipped.
         result = conn.exec_driver_sql(sql, rows, execution_options=_KEEP_ROWCOUNT)
         return result.rowcount
@@ -349,6 +361,20 @@ class Ledger:
             for (topic, partition), offset in offsets.items()
         ]
         conn.execute(statement, rows)
+
+
+@functools.cache
+def _date_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(i for i, name in enumerate(columns) if isinstance(table.c[name].type, Date))
+
+
+def _iso_dates(row: _rows.Row, positions: tuple[int, ...]) -> _rows.Row:
+    values = list(row)
+    for i in positions:
+        value = values[i]
+        if value is not None:
+            values[i] = value.isoformat()
+    return tuple(values)
 
 
 @functools.cache
