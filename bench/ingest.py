@@ -23,9 +23,10 @@ variant runs once, the order rotating from round to round, so the machine's nois
 - whole ingest, SQLite / PostgreSQL: the real IngestService from ingest.bootstrap.build, on a fresh
   database migrated and given the events' agreement beforehand (not timed), run with no idle exit.
 The clock runs from subscribe (or run()) to the moment the last message is handled. For the service
-that is when the IngestService.handle call that reaches N returns: the batch is then in the ledger
-with its offsets, its dead letters sent and marked, its offsets committed to Kafka; the bench then
-sets the stop event. Joining the group is inside every variant's time; "first batch" shows how much.
+that is when the IngestService.commit call (on the service's writer thread) that reaches N returns:
+the batch is then in the ledger with its offsets, its dead letters sent and marked (its offsets go to
+Kafka, for lag only, at the loop's next turn); the bench then sets the stop event. Joining the group
+is inside every variant's time; "first batch" shows how much.
 After each service run the ledger is checked: every valid event stored, every invalid one in the
 outbox and sent.
 
@@ -281,19 +282,22 @@ def ingest_run(
     service = build(settings)
     settle_after_start()  # as ingest.bootstrap.run does
     stop, marks, total = threading.Event(), Marks(), job["total"]
-    handle = service.handle
+    handle, commit = service.handle, service.commit
 
-    def counted(messages: Any) -> Any:
+    def arrived(messages: Any) -> Any:
         if marks.first is None:
             marks.first = time.perf_counter()
-        processed = handle(messages)
-        marks.seen += len(messages)
+        return handle(messages)
+
+    def counted(queued: Any) -> None:  # on the service's writer thread, once per batch, in poll order
+        commit(queued)  # when it returns, the batch is in the ledger with its offsets, dead letters sent
+        marks.seen += sum(queued.processed.consumed.values())
         if marks.seen >= total:
             marks.finish()
             stop.set()
-        return processed
 
-    service.handle = counted  # the instance attribute shadows the method the loop calls
+    # The instance attributes shadow the methods the loop (handle) and the writer (commit) call.
+    service.handle, service.commit = arrived, counted
     undo = instrument(service, marks) if instrument is not None else None
     watchdog = threading.Timer(job["timeout"], stop.set)
     watchdog.daemon = True
@@ -725,8 +729,9 @@ class Stages:
     """Wall time per labelled call, counted only once the first batch has arrived (steady state).
 
     A label is not counted again inside itself (``RowCodec.dicts`` calls ``RowCodec.rows``); with
-    ``inside``, only within calls of that other label. The cyclic garbage collector's pauses are
-    timed apart (gc.callbacks): they happen inside whichever part allocated.
+    ``inside``, only within calls of that other label on the same thread (the loop and the writer
+    thread each keep their own nesting). The cyclic garbage collector's pauses are timed apart
+    (gc.callbacks): they happen inside whichever part allocated.
     """
 
     def __init__(self) -> None:
@@ -734,24 +739,34 @@ class Stages:
         self.collections: Counter[int] = Counter()
         self.gc_seconds = 0.0
         self._gc_started = 0.0
-        self._depth: Counter[str] = Counter()
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self._undo: list[Callable[[], None]] = []
         self.marks = Marks()
+
+    def _depth(self) -> Counter[str]:
+        depth: Counter[str] | None = getattr(self._local, "depth", None)
+        if depth is None:
+            depth = self._local.depth = Counter()
+        return depth
 
     def wrap(self, owner: Any, name: str, label: str, inside: str | None = None) -> None:
         original = getattr(owner, name)
         had_own = name in getattr(owner, "__dict__", {})
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            if self.marks.first is None or self._depth[label] or (inside and not self._depth[inside]):
+            depth = self._depth()
+            if self.marks.first is None or depth[label] or (inside and not depth[inside]):
                 return original(*args, **kwargs)
-            self._depth[label] += 1
+            depth[label] += 1
             started = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                self.seconds[label] += time.perf_counter() - started
-                self._depth[label] -= 1
+                elapsed = time.perf_counter() - started
+                with self._lock:
+                    self.seconds[label] += elapsed
+                depth[label] -= 1
 
         setattr(owner, name, timed)
         self._undo.append(lambda: setattr(owner, name, original) if had_own else delattr(owner, name))
@@ -772,40 +787,49 @@ class Stages:
             self._undo.pop()()
 
 
-# (label, indent) in print order; the labels at indent 0 partition the steady-state time.
-STAGES = (
+# (label, indent) in print order, per thread; the labels at indent 0 partition that thread's time
+# (the rest of the loop's is "the rest"; the rest of the writer's is waiting for a batch).
+LOOP_STAGES = (
     ("Kafka fetch: KafkaConsumer.poll", 0),
     ("Processor.process (decode + validate + batch)", 0),
     ("SchemaCatalogue.decode", 1),
-    ("domain validate()", 1),
+    ("RowValidator.validate (fast path, reference on doubt)", 1),
     ("worker_key (HMAC-SHA256 of the NIK)", 2),
+    ("waiting for room in the write queue", 0),
+    ("waiting for the writer (agreements, rebalance)", 0),
+    ("KafkaConsumer.commit (offsets, for lag)", 0),
+    ("Ledger.agreements (reload every 5 s)", 0),
+)
+WRITER_STAGES = (
     ("Ledger.write_batch (one transaction)", 0),
     ("rows from events (RowCodec.rows/dicts)", 1),
     ("database driver: execute/executemany/COPY", 1),
     ("database COMMIT (SQLite: with WAL checkpoint)", 1),
     ("OutboxRelay.flush (dead letters to Kafka)", 0),
-    ("KafkaConsumer.commit (offsets, for lag)", 0),
-    ("Ledger.agreements (reload every 5 s)", 0),
 )
+STAGES = LOOP_STAGES + WRITER_STAGES
 
 
 def instrument_stages(stages: Stages) -> Callable[[Any, Marks], Callable[[], None]]:
     def instrument(service: Any, marks: Marks) -> Callable[[], None]:
-        import ingest.pipeline
+        import recon.domain._validation_fast
         import recon.domain.validation
+        from recon.domain.validation import RowValidator
         from recon.ledger import _pgcopy, _rows
 
         stages.marks = marks
         # The service's parts are private; reaching in is the bench's business, never the code's.
-        (poll, process, decode, validate, hmac, write, rows, driver, commit, relay, offsets, reload) = (
-            label for label, _ in STAGES
-        )
+        (poll, process, decode, validate, hmac, room, drain, offsets, reload) = (x for x, _ in LOOP_STAGES)
+        (write, rows, driver, commit, relay) = (label for label, _ in WRITER_STAGES)
         dialect = service._ledger.engine.dialect
         stages.wrap(service._consumer, "poll", poll)
         stages.wrap(service._processor, "process", process)
         stages.wrap(service._processor._catalogue, "decode", decode)
-        stages.wrap(ingest.pipeline, "validate", validate)
+        stages.wrap(RowValidator, "validate", validate)
+        stages.wrap(recon.domain._validation_fast, "worker_key", hmac)
         stages.wrap(recon.domain.validation, "worker_key", hmac)
+        stages.wrap(service._writer, "submit", room)
+        stages.wrap(service._writer, "drain", drain)
         stages.wrap(service._ledger, "write_batch", write)
         stages.wrap(_rows.RowCodec, "rows", rows)
         stages.wrap(_rows.RowCodec, "dicts", rows)
@@ -844,16 +868,20 @@ def profile(bench: Bench, variants: list[str]) -> None:
             f"{result['first_batch']:6.2f} s"
         )
         print(f"  {'steady state, from the first batch to the last':<58} {steady:6.2f} s   100%")
-        top = 0.0
-        for label, indent in STAGES:
-            seconds = stages.seconds[label]
-            top += seconds if indent == 0 else 0.0
-            name = "  " * (indent + 1) + label
-            print(f"  {name:<58} {seconds:6.2f} s  {seconds / steady:4.0%}")
-        other = "  the rest (loop, guard, metrics, logging)"
-        print(f"  {other:<58} {steady - top:6.2f} s  {(steady - top) / steady:4.0%}")
+        for thread, labels, rest in (
+            ("the loop's thread", LOOP_STAGES, "the rest (loop, guard, batching)"),
+            ("the writer thread", WRITER_STAGES, "waiting for a batch, metrics, logging"),
+        ):
+            print(f"  {thread}:")
+            top = 0.0
+            for label, indent in labels:
+                seconds = stages.seconds[label]
+                top += seconds if indent == 0 else 0.0
+                name = "  " * (indent + 1) + label
+                print(f"  {name:<58} {seconds:6.2f} s  {seconds / steady:4.0%}")
+            print(f"  {'  ' + rest:<58} {steady - top:6.2f} s  {(steady - top) / steady:4.0%}")
         runs = ", ".join(f"gen{g} x{n}" for g, n in sorted(stages.collections.items()))
-        name = "  cyclic GC pauses, inside the parts above"
+        name = "cyclic GC pauses, inside the parts above"
         print(f"  {name:<58} {stages.gc_seconds:6.2f} s  {stages.gc_seconds / steady:4.0%}  ({runs})")
     if "sqlite" in variants:
         cprofile_sqlite(bench)
@@ -861,22 +889,29 @@ def profile(bench: Bench, variants: list[str]) -> None:
 
 def cprofile_sqlite(bench: Bench) -> None:
     job, cleanup = bench.job("sqlite", "cprofile")
-    profiler = cProfile.Profile()
+    loop, writer = cProfile.Profile(), cProfile.Profile()
+
+    def on_writer_thread(service: Any, marks: Marks) -> Callable[[], None]:
+        commit = service.commit  # the bench's counting wrapper; cProfile sees one thread per profiler
+        service.commit = lambda queued: writer.runcall(commit, queued)
+        return lambda: setattr(service, "commit", commit)
+
     try:
-        profiler.enable()
-        result = ingest_run(job)
-        profiler.disable()
+        loop.enable()
+        result = ingest_run(job, on_writer_thread)
+        loop.disable()
     finally:
         cleanup()
     check(bench, "sqlite", result)
-    print(
-        f"\ncProfile of {VARIANTS['sqlite']} ({bench.total / result['seconds']:,.0f} events/s under the "
-        "profiler, which inflates pure-Python code most), main thread:"
-    )
-    for order in ("cumulative", "tottime"):
-        print(f"\n--- top 15 by {order} ---")
-        stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs().sort_stats(order)
-        stats.print_stats(15)
+    for thread, profiler in (("the loop's thread", loop), ("the writer thread", writer)):
+        print(
+            f"\ncProfile of {VARIANTS['sqlite']} ({bench.total / result['seconds']:,.0f} events/s under the "
+            f"profiler, which inflates pure-Python code most), {thread}:"
+        )
+        for order in ("cumulative", "tottime"):
+            print(f"\n--- top 15 by {order} ---")
+            stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs().sort_stats(order)
+            stats.print_stats(15)
 
 
 # --- main ---------------------------------------------------------------------------------------------------

@@ -1,13 +1,20 @@
-"""The ingest loop: poll a batch, process it, commit effects and offsets together, then tell Kafka.
+"""The ingest loop: poll a batch, process it, queue it for the writer thread; the writer commits
+effects and offsets together; then Kafka is told.
 
-Checkpoint order (and what a restart does if the process dies after each step):
+Checkpoint order (and what a restart does if the process dies after each step; docs/architecture.md):
 1. poll                              -> nothing written; the batch is read again.
-2. ledger transaction (events, dead letters into the outbox, offsets) committed
+2. decode, validate, guard, queue    -> nothing written; every queued batch is read again (the
+   (up to ingest_write_queue_depth      ledger's offsets are still those of the last commit).
+   batches wait for the writer)
+3. ledger transaction (events, dead letters into the outbox, offsets), one per batch, in poll order
                                      -> on assignment the consumer seeks to the stored offsets, so
                                         the batch is not read again; pending dead letters are sent
                                         by the outbox relay (see recon.kafka.outbox).
-3. dead letters sent and marked      -> nothing pending.
-4. offsets committed to Kafka        -> only for lag monitoring; the database offsets rule.
+4. dead letters sent and marked      -> nothing pending.
+5. offsets committed to Kafka        -> only for lag monitoring; the database offsets rule.
+Before partitions are revoked, and before exiting, the loop waits for the writer to finish what it
+holds, so a new owner seeking to the ledger's offsets never races an old write. A writer error
+(permanent, or past the retry budget) stops the service: nothing queued after it is written.
 Should a seek ever be missed, event ids and the outbox's unique source key still make a replay
 change nothing.
 """
@@ -18,10 +25,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ingest.guard import DeadLetterGuard
 from ingest.pipeline import Processed, Processor, RawMessage
+from ingest.writer import BatchWriter
 from recon import metrics
 from recon.clock import Clock
 from recon.domain.validation import ValidationContext
@@ -34,6 +43,14 @@ from recon.settings import Settings
 
 T = TypeVar("T")
 log = logging.getLogger("recon.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A batch waiting for the writer: what it became, and when its processing started."""
+
+    processed: Processed
+    started: float
 
 
 class IngestService:
@@ -69,6 +86,14 @@ class IngestService:
         self.health = Health(stall_after_seconds=settings.stall_after_seconds, now=clock.monotonic)
         self._observed_at = float("-inf")
         self._broker_down_since: float | None = None
+        # Late-bound (a lambda, not self.commit), so a wrapper set on the instance is what runs.
+        self._writer: BatchWriter[Queued] = BatchWriter(
+            lambda queued: self.commit(queued), depth=settings.ingest_write_queue_depth
+        )
+        # Offsets the writer committed to the ledger, for the loop to tell Kafka (its client is not
+        # thread-safe): the latest per partition, swapped out under the lock.
+        self._committed_offsets: dict[tuple[str, int], int] = {}
+        self._committed_lock = threading.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------------
     def run(self, *, stop: threading.Event, idle_exit: float | None = None) -> None:
@@ -79,6 +104,12 @@ class IngestService:
 
         class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             def on_partitions_revoked(self, revoked: Any) -> None:
+                # Runs inside poll (kafka-python's IO thread, while the loop waits in poll): the writer
+                # finishes what it holds before a new owner seeks to the ledger's offsets.
+                try:
+                    service._writer.drain()
+                except BaseException as exc:  # the loop re-raises it after this poll
+                    service._listener_error = exc
                 for tp in revoked:
                     metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
                 service._count_assigned()
@@ -93,28 +124,49 @@ class IngestService:
         self._ledger_call("check the ledger schema", self._ledger.check_schema_current)
         # Hashing NIKs under another key chain than the ledger's would file every worker as new.
         self._ledger_call("check the key chain", lambda: check_key_chain(self._ledger.engine, self._nik_key))
-        self._consumer.subscribe(list(self._s.data_topics()), listener=Listener())
-        last_message = self._clock.monotonic()
+        self._writer.start()
         try:
+            self._consumer.subscribe(list(self._s.data_topics()), listener=Listener())
+            last_message = self._clock.monotonic()
             while not stop.is_set():
                 polled = self._poll()
                 if self._listener_error is not None:
                     raise self._listener_error
+                self._writer.raise_if_failed()
+                self._tell_kafka()
                 messages = [m for records in polled.values() for m in records]
                 if messages:
                     self.handle(messages)
                     last_message = self._clock.monotonic()
                 self._observe()
-                if not messages and self._idle_for(last_message, idle_exit) and self._caught_up():
+                if (
+                    not messages
+                    and self._idle_for(last_message, idle_exit)
+                    and self._writer.idle()
+                    and self._caught_up()
+                ):
                     log.info("caught up and idle: exiting", extra={"idle_seconds": idle_exit})
                     return
         finally:
             try:
-                self._consumer.close(autocommit=False)
+                self._finish_writes()
             finally:
-                self._relay.close()
+                try:
+                    self._consumer.close(autocommit=False)
+                finally:
+                    self._relay.close()
+
+    def _finish_writes(self) -> None:
+        """At exit (a stop, idle, or an error): let the writer commit what it holds, then stop it."""
+        try:
+            if self._writer.failed is None:
+                self._writer.drain()
+        finally:
+            self._writer.close()
+        self._tell_kafka()
 
     def _on_assigned(self, assigned: Sequence[Any]) -> None:
+        self._writer.drain()  # idle already after a revocation; the relay below is not shared with it
         keys = [(tp.topic, tp.partition) for tp in assigned]
         stored = self._ledger_call(
             "read stored offsets", lambda: self._ledger.stored_offsets(self._s.consumer_group, keys)
@@ -136,6 +188,11 @@ class IngestService:
 
     # --- one batch -----------------------------------------------------------------------------
     def handle(self, messages: Sequence[RawMessage]) -> Processed:
+        """Process one polled batch and queue it for the writer (waits while the queue is full).
+
+        The dead-letter guard judges it first: a batch that trips it is never queued. A batch that
+        carries agreements is waited for, so the next batch is validated against them as stored.
+        """
         started = self._clock.monotonic()
         ctx = ValidationContext(
             config=self._domain,
@@ -145,19 +202,31 @@ class IngestService:
         )
         processed = self._processor.process(messages, ctx)
         self._guard.check(processed.valid_count, processed.invalid_count)
+        self._writer.submit(Queued(processed, started))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("batch queued", extra={"messages": len(messages), "batches_held": self._writer.held()})
+        if processed.batch.agreements:
+            self._writer.drain()
+            self._agreements_loaded_at = float("-inf")
+        return processed
+
+    def commit(self, queued: Queued) -> None:
+        """The writer thread's work for one batch: the ledger transaction (retried while transient),
+        its dead letters sent, metrics, log lines; then its offsets are left for the loop to tell
+        Kafka. When this returns, the batch is in the ledger with its offsets."""
+        processed = queued.processed
         outcome = self._ledger_call(
             "write the batch to the ledger",
             lambda: self._ledger.write_batch(
                 self._s.consumer_group, processed.batch, key_rotation=len(self._nik_key) - 1
             ),
         )
-        if processed.batch.agreements:
-            self._agreements_loaded_at = float("-inf")
         if processed.batch.outbox:
             sources = {(m.source[0], m.source[1]) for m in processed.batch.outbox if m.source is not None}
             self._broker_call("send dead letters", lambda: self._relay.flush(sources=sources))
-        self._commit_to_kafka(processed.batch.offsets)
-        self._record(processed, outcome, self._clock.monotonic() - started)
+        with self._committed_lock:
+            self._committed_offsets.update(processed.batch.offsets)
+        self._record(processed, outcome, self._clock.monotonic() - queued.started)
         for note in processed.dead_letters:  # after the commit: each line stands for a stored dead letter
             log.warning(
                 "message dead-lettered",
@@ -172,7 +241,13 @@ class IngestService:
             )
         self.health.progressed()
         metrics.LAST_PROGRESS.labels("ingest").set(self._clock.now_ms() / 1000)
-        return processed
+
+    def _tell_kafka(self) -> None:
+        """Commit to Kafka the offsets of the batches the writer finished (on the loop's thread)."""
+        with self._committed_lock:
+            offsets, self._committed_offsets = self._committed_offsets, {}
+        if offsets:
+            self._commit_to_kafka(offsets)
 
     def _poll(self) -> dict[Any, list[Any]]:
         """One poll; a transient broker error counts as an empty poll (``_observe`` enforces the budget)."""

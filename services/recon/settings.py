@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     # --- Ingest loop ---
     batch_max_records: int = Field(5000, ge=1, le=100_000)
     poll_timeout_seconds: float = Field(1.0, gt=0, le=60)
+    # Batches decoded and validated while an earlier one is being written (docs/architecture.md).
+    ingest_write_queue_depth: int = Field(2, ge=1, le=16)
     dlq_guard_window: int = Field(1000, ge=10)
     dlq_guard_min_messages: int = Field(100, ge=1)
     dlq_guard_max_ratio: float = Field(0.5, gt=0, le=1)
