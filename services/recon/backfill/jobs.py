@@ -37,13 +37,16 @@ class Position:
     offset: int
     unit: int
     skip: int = 0
+    first: int = 1
+    """The file-wide number of the unit's first record (for lines: the line's number)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One chunk of input. ``kind``: ``lines`` (``data`` is a list of str, ``first`` the first line's
-    number), ``block`` (``data`` the compressed bytes of one container block, ``first`` the
-    file-wide number of its first record), ``records`` (``data`` a list of dicts, encoded as is).
+    """One chunk of input. ``kind``: ``lines`` (``data`` is a list of str or bytes, ``first`` the first
+    line's number), ``block`` (``data`` the compressed bytes of one container block, ``first`` the
+    file-wide number of its first record), ``records`` (``data`` a list of dicts, encoded as is), or
+    ``problem`` (``data`` why the file cannot be read from ``start`` on: no worker work).
 
     ``start`` is where this chunk begins in the file and ``after`` where the next one does (for the
     progress file); ``skip`` leading records were done by an earlier run and are not sent again.
@@ -107,12 +110,26 @@ class Worker:
             return self._lines(job)
         if job.kind == "block":
             return self._block(job)
+        if job.kind == "problem":  # the reader found the file broken here: stop at this point
+            return Outcome(problem=str(job.data), block=job.start.unit)
         return self._records(job)
 
     def _lines(self, job: Job) -> Outcome:
         out, preparer = Outcome(), self.preparer(job.subject)
-        for index, text in enumerate(job.data):
-            if index < job.skip or not text.strip():
+        for index, line in enumerate(job.data):
+            if index < job.skip:
+                continue
+            if isinstance(line, bytes):
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError:
+                    out.refusals.append(
+                        Refusal(job.first + index, "json_invalid", "the line is not valid UTF-8")
+                    )
+                    continue
+            else:
+                text = line
+            if not text.strip():
                 continue
             item = preparer.prepare(job.first + index, text)
             if isinstance(item, Prepared):

@@ -114,6 +114,7 @@ class _Tracked:
     job: Job
     futures: list[Any]
     indexes: list[int]
+    refusals: list[int]  # job indexes of the refused records
     next: int = 0  # futures before this one are known to be acknowledged
 
 
@@ -127,16 +128,24 @@ class AckedSender:
 
     def __init__(self, producer: Any, topic: str) -> None:
         """Also reads the topic's partition count (``partitions``) for the jobs to use."""
+        from kafka.errors import KafkaTimeoutError
+
         self._producer = producer
-        self.partitions = len(producer.partitions_for(topic) or ())
+        try:
+            self.partitions = len(producer.partitions_for(topic) or ())
+        except KafkaTimeoutError:
+            raise PermanentFault(
+                f"the broker has no topic {topic!r} (no metadata for it in time): create it, or start "
+                "the local broker with `recon broker start`, which creates the service's topics"
+            ) from None
         self._send = producer.send
         self._topic = topic
         self._pending: collections.deque[_Tracked] = collections.deque()
         self.sent = 0
         self.acknowledged = 0
         self.position: Position | None = None
-        self._completed = 0
-        self._partial = 0
+        self._completed = self._partial = 0
+        self._refused_completed = self._refused_partial = 0
 
     def __enter__(self) -> AckedSender:
         return self
@@ -148,7 +157,8 @@ class AckedSender:
         send, topic = self._send, self._topic
         futures = [send(topic, key=k, value=v, partition=p) for k, v, p in outcome.messages]
         self.sent += len(futures)
-        self._pending.append(_Tracked(job, futures, outcome.indexes))
+        refusals = [r.line - job.first for r in outcome.refusals]
+        self._pending.append(_Tracked(job, futures, outcome.indexes, refusals))
 
     def settle(self) -> bool:
         """Take in the acknowledgements that arrived; True if ``position`` moved."""
@@ -167,13 +177,26 @@ class AckedSender:
                 done = tracked.indexes[i]  # the job's records before this one are acknowledged or refused
                 if done - job.skip > self._partial:
                     self._partial = done - job.skip
-                    self.position, moved = Position(job.start.offset, job.start.unit, done), True
+                    self._refused_partial = sum(1 for r in tracked.refusals if r < done)
+                    start = job.start
+                    self.position, moved = Position(start.offset, start.unit, done, start.first), True
                 return moved
             self._pending.popleft()
             self._completed += job.count - job.skip
-            self._partial = 0
+            self._refused_completed += len(tracked.refusals)
+            self._partial = self._refused_partial = 0
             self.position, moved = job.after, True
         return moved
+
+    @property
+    def idle(self) -> bool:
+        """Everything sent is acknowledged."""
+        return not self._pending
+
+    @property
+    def refused_done(self) -> int:
+        """Refused records before ``position``, in this run."""
+        return self._refused_completed + self._refused_partial
 
     @property
     def records_done(self) -> int:

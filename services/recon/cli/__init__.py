@@ -13,7 +13,19 @@ __all__ = ["app", "main"]
 def _register() -> None:
     # Each sub-command module adds its commands to `app` when imported; importing them here keeps
     # one list of what `recon` offers. Heavy libraries are imported inside the commands, not here.
-    from recon.cli import agreements, broker, db, demo, dlq, keys, publish, report, schemas, services  # noqa: F401
+    from recon.cli import (  # noqa: F401
+        agreements,
+        backfill,
+        broker,
+        db,
+        demo,
+        dlq,
+        keys,
+        publish,
+        report,
+        schemas,
+        services,
+    )
 
 
 def main() -> None:
