@@ -92,6 +92,14 @@ def group_complete_at(
     return None
 
 
+def assignment_times(logs: Sequence[Sequence[Mapping[str, Any]]], since: float) -> list[float]:
+    """Seconds after ``since`` of every "partitions assigned" line of every process, in order."""
+    times = (
+        log_time(e) - since for entries in logs for e in entries if e.get("msg") == "partitions assigned"
+    )
+    return sorted(round(t, 2) for t in times)
+
+
 def first_time(entries: Iterable[Mapping[str, Any]], msg: str) -> float | None:
     for entry in entries:
         if entry.get("msg") == msg:
@@ -534,6 +542,7 @@ def summarise_round(
         if all(subscribed)
         else None,
         "assignments": sum(1 for entries in logs for e in entries if e.get("msg") == "partitions assigned"),
+        "assigned_at_s": assignment_times(logs, started_epoch),
         "per_process_messages": [t["messages"] for t in totals],
         "per_process_cpu_s": [round(c.cpu_total or 0.0, 2) for c in children],
         "replayed": sum(t["duplicates"] for t in totals),
@@ -572,7 +581,8 @@ def run_group(
             print(
                 f"round {r + 1}/{rounds} group of {processes} {result['events_s']:>9,.0f} events/s  "
                 f"{result['seconds']:.2f} s  {result['cpu_us_per_event']:.1f} µs CPU/event  "
-                f"rebalance {result['rebalance_s'] or float('nan'):.2f} s",
+                f"rebalance {result['rebalance_s'] or float('nan'):.2f} s; assignments at "
+                f"{result['assigned_at_s']} s after the spawn",
                 file=sys.stderr,
                 flush=True,
             )
@@ -615,6 +625,7 @@ def combine(results: Mapping[int, Sequence[dict[str, Any]]]) -> list[dict[str, A
         row["wal_bytes_per_event"] = _median(r["wal_bytes_per_event"] for r in rounds)
         row["events_s_each_round"] = [round(r["events_s"]) for r in rounds]
         row["rebalance_s_each_round"] = [r["rebalance_s"] for r in rounds]
+        row["assigned_at_s_each_round"] = [r.get("assigned_at_s") for r in rounds]
         for key in (
             "deadlocks",
             "conflicts",
