@@ -7,10 +7,11 @@ and kept current at fold time: the fold reads each touched coverage's stored row
 move from the old row to the new one. Nothing here is the source of truth: a new leader (or a
 reload) rebuilds it from the ledger.
 
-The rows of an agreement are compacted for that agreement's region code, and all rows for one
-floor date; ``stale`` names the agreements whose region changed (or became known) since, and a
-figure for an as-of before the floor needs a reload with an earlier floor (``ReconcileService``
-does both).
+The rows of an agreement are compacted for that agreement's region code and for a floor date
+(one for all, today's when loaded; earlier for an agreement whose branch report is older):
+``stale`` names the agreements whose region changed (or became known) since, and a figure for an
+as-of before an agreement's floor needs that agreement reloaded with an earlier floor
+(``ReconcileService`` does both).
 """
 
 from __future__ import annotations
@@ -30,19 +31,26 @@ class RowCounts:
 
     def __init__(self, floor: date = date.max) -> None:
         self.floor = floor
+        self.floors: dict[str, date] = {}  # agreements compacted for an earlier floor than ``floor``
         self.rows: dict[str, dict[WorkerRow, int]] = {}
         self.regions: dict[str, str | None] = {}
+
+    def floor_of(self, agreement_id: str) -> date:
+        return self.floors.get(agreement_id, self.floor)
 
     def load(self, floor: date, groups: Iterable[Group]) -> int:
         """Replace everything with ``groups`` compacted for ``floor``; returns how many workers."""
         self.floor = floor
-        self.rows, self.regions = {}, {}
+        self.floors, self.rows, self.regions = {}, {}, {}
         return self._add(groups)
 
-    def replace(self, agreement_id: str, region: str | None, groups: Iterable[Group]) -> int:
-        """Replace one agreement's rows with ``groups`` (compacted for ``region``, this floor)."""
+    def replace(self, agreement_id: str, region: str | None, floor: date, groups: Iterable[Group]) -> int:
+        """Replace one agreement's rows with ``groups`` (compacted for ``region`` and ``floor``)."""
         self.rows.pop(agreement_id, None)
         self.regions[agreement_id] = region
+        self.floors.pop(agreement_id, None)
+        if floor < self.floor:
+            self.floors[agreement_id] = floor
         return self._add(groups)
 
     def move(
@@ -56,9 +64,10 @@ class RowCounts:
             rows = self.rows[agreement_id] = {}
             self.regions[agreement_id] = region
         region = self.regions[agreement_id]
+        floor = self.floor_of(agreement_id)
         ok = True
         if old is not None:
-            key = compact_row(old, region, self.floor)
+            key = compact_row(old, region, floor)
             n = rows.get(key, 0)
             if n > 1:
                 rows[key] = n - 1
@@ -67,7 +76,7 @@ class RowCounts:
             else:
                 ok = False
         if new is not None:
-            key = compact_row(new, region, self.floor)
+            key = compact_row(new, region, floor)
             rows[key] = rows.get(key, 0) + 1
         return ok
 

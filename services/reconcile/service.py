@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, TypeVar
 
 from recon import metrics
@@ -56,9 +56,6 @@ from reconcile.store import LeaseLost, ReconcileStore
 T = TypeVar("T")
 log = logging.getLogger("recon.reconcile")
 ALERT = "alert"
-# The counts are compacted for as-of dates from a floor on: this far before the earliest as-of
-# needed at load (today, the branch reports'), so a report a little older needs no reload.
-FLOOR_MARGIN = timedelta(days=31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,15 +165,21 @@ class ReconcileService:
         agreements = self._db("read agreements", self._ledger.agreements)
         self._regions = {aid: a.region_code for aid, a in agreements.items()}
         reports = self._db("read branch totals", self._store.latest_branch_totals)
-        floor = self._floor(now_ms, reports.values()) - FLOOR_MARGIN
+        # Compacted for as-of dates from today on (and from a branch report's date, for its agreement).
+        floor = local_date(now_ms, self._s.utc_offset_minutes)
         n = self._db("load coverage counts", lambda: self._counts.load(floor, self._store.row_counts(floor)))
+        self._refloor(floor, reports)
         self._funding = {}
         self._db("load multiply funded", lambda: self._put_funding(self._store.funding_rows(), replace=True))
         return n
 
-    def _floor(self, now_ms: int, reports: Iterable[BranchTotals]) -> date:
-        as_of = local_date(now_ms, self._s.utc_offset_minutes)
-        return min([as_of, *(r.as_of for r in reports)])
+    def _refloor(self, as_of: date, reports: Mapping[str, BranchTotals]) -> None:
+        """Reload the counts that cannot answer exactly for ``as_of`` or their branch report's date."""
+        if as_of < self._counts.floor:  # the clock went back: compact everything anew
+            self._db("load coverage counts", lambda: self._counts.load(as_of, self._store.row_counts(as_of)))
+        for agreement_id, report in sorted(reports.items()):
+            if report.as_of < self._counts.floor_of(agreement_id):
+                self._reload_counts(agreement_id, report.as_of)
 
     def _put_funding(self, rows: Iterable[tuple[str, str, WorkerRow]], *, replace: bool) -> None:
         fresh: dict[str, dict[str, WorkerRow]] = {}
@@ -276,13 +279,12 @@ class ReconcileService:
                     lambda: self._put_funding(self._store.funding_rows(multi), replace=False),
                 )
 
-    def _reload_counts(self, agreement_id: str) -> None:
-        floor = self._counts.floor
+    def _reload_counts(self, agreement_id: str, floor: date | None = None) -> None:
+        at = self._counts.floor_of(agreement_id) if floor is None else floor
+        region = self._regions.get(agreement_id)
         self._db(
             "reload coverage counts",
-            lambda: self._counts.replace(
-                agreement_id, self._regions.get(agreement_id), self._store.row_counts(floor, agreement_id)
-            ),
+            lambda: self._counts.replace(agreement_id, region, at, self._store.row_counts(at, agreement_id)),
         )
 
     # --- 2. evaluate, 3. alerts ------------------------------------------------------------------------
@@ -309,12 +311,7 @@ class ReconcileService:
         self._regions = {aid: a.region_code for aid, a in agreements.items()}
         claims = self._db("read claims", self._store.claims)
         reports = self._db("read branch totals", self._store.latest_branch_totals)
-        floor = self._floor(now_ms, reports.values())
-        if floor < self._counts.floor:  # an as-of the counts cannot answer exactly: compact anew
-            floor -= FLOOR_MARGIN
-            self._db(
-                "reload coverage counts", lambda: self._counts.load(floor, self._store.row_counts(floor))
-            )
+        self._refloor(as_of, reports)
         for agreement_id in self._counts.stale(agreements):
             self._reload_counts(agreement_id)
         figures = compute_figures(

@@ -146,7 +146,11 @@ class ReconcileStore:
         if agreement_id is not None:
             query, params["aid"] = _ROW_COUNTS_OF, agreement_id
         with self._engine.connect() as conn:
-            for chunk in _fetch(conn.execution_options(stream_results=True).execute(query, params)):
+            if self._postgres:
+                # Hash the groups in memory rather than sort every row on disk, and let the planner
+                # scan in parallel (it would not for a server-side cursor: the result is small anyway).
+                conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+            for chunk in _fetch(conn.execute(query, params)):
                 for aid, region, start, last, term, start_m, last_m, mask, inside, n in chunk:
                     shown = region if inside == 1 and region is not None else ""
                     yield aid, region, (start, last, term, start_m, last_m, int(mask, 16), shown), int(n)
@@ -155,10 +159,10 @@ class ReconcileStore:
         self, worker_keys: Collection[str] | None = None
     ) -> Iterator[tuple[str, str, WorkerRow]]:
         """(worker key, agreement id, row) of the enrolled coverages of ``worker_keys``; when None,
-        of every worker with two or more coverages (found by the database: GROUP BY ... HAVING)."""
+        of every worker funded by two or more agreements (table multiply_funded, kept by save_fold)."""
         with self._engine.connect() as conn:
             if worker_keys is None:
-                chunks = _fetch(conn.execution_options(stream_results=True).execute(_MULTI_ROWS))
+                chunks = _fetch(conn.execute(_MULTI_ROWS))
             else:
                 chunks = (conn.execute(_ROWS_OF, {"keys": c}).all() for c in _chunks(list(worker_keys)))
             for chunk in chunks:
@@ -191,13 +195,17 @@ class ReconcileStore:
     def coverage_backlog(self, known: Collection[str]) -> dict[str, OrphanBacklog]:
         """Per agreement id not in ``known``, how many coverages reference it and since when."""
         t = tables.worker_coverage
-        query = (
-            select(t.c.agreement_id, func.count(), func.min(t.c.first_seen_ms))
-            .where(t.c.agreement_id.not_in(list(known)))
-            .group_by(t.c.agreement_id)
-        )
+        query = select(func.count(), func.min(t.c.first_seen_ms)).where(t.c.agreement_id == bindparam("aid"))
+        wanted = set(known)
+        out: dict[str, OrphanBacklog] = {}
         with self._engine.connect() as conn:
-            return {a: OrphanBacklog(count=n, first_seen_ms=int(f)) for a, n, f in conn.execute(query)}
+            # The distinct agreement ids by a skip scan of their index (one probe per id), then a
+            # count for the unknown ones: every evaluation runs this; a scan would read every coverage.
+            for (aid,) in conn.execute(_AGREEMENT_IDS):
+                if aid is not None and aid not in wanted:
+                    n, first = conn.execute(query, {"aid": aid}).one()
+                    out[aid] = OrphanBacklog(count=n, first_seen_ms=int(first))
+        return out
 
     # --- the rest of what rules read ------------------------------------------------------------
     def claims(self) -> list[ClaimState]:
@@ -242,15 +250,13 @@ class ReconcileStore:
         now_ms: int,
     ) -> None:
         """Store merged states and mark the batches folded: one transaction, lease-fenced."""
+        rows = [coverage_to_row(c, now_ms) for c in coverages]
         with self._writer.begin() as conn:
             self._fenced(conn, now_ms)
             self._upsert(
-                conn,
-                tables.worker_coverage,
-                [coverage_to_row(c, now_ms) for c in coverages],
-                ["worker_key", "agreement_id"],
-                keep=("first_seen_ms",),
+                conn, tables.worker_coverage, rows, ["worker_key", "agreement_id"], keep=("first_seen_ms",)
             )
+            self._count_funders(conn, {r["worker_key"] for r in rows})
             self._upsert(conn, tables.claim_states, [_claim_row(c, now_ms) for c in claims], ["claim_id"])
             activity = [{"branch_code": b, "last_event_ms": ms} for b, ms in branch_activity.items()]
             self._upsert(conn, tables.branch_activity, activity, ["branch_code"], newer="last_event_ms")
@@ -280,9 +286,31 @@ class ReconcileStore:
     def reset_folds(self) -> None:
         """Forget all folded state so the next run folds every batch again (``recon reconcile --rebuild``)."""
         with self._writer.begin() as conn:
-            for t in (tables.worker_coverage, tables.claim_states, tables.branch_activity):
+            for t in (
+                tables.worker_coverage,
+                tables.multiply_funded,
+                tables.claim_states,
+                tables.branch_activity,
+            ):
                 conn.execute(delete(t))
             conn.execute(update(tables.ingest_batches).values(folded_at_ms=None))
+
+    def _count_funders(self, conn: Connection, worker_keys: Collection[str]) -> None:
+        """Keep multiply_funded current for ``worker_keys`` (coverages are only ever added)."""
+        wc, mf = tables.worker_coverage, tables.multiply_funded
+        for chunk in _chunks(sorted(worker_keys)):
+            counted = (
+                select(wc.c.worker_key, func.count())
+                .where(wc.c.worker_key.in_(chunk))
+                .group_by(wc.c.worker_key)
+                .having(func.count() > 1)
+            )
+            stmt = self._insert(mf).from_select(["worker_key", "agreements"], counted)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["worker_key"], set_={"agreements": stmt.excluded.agreements}
+                )
+            )
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self._postgres else sqlite.insert)(table)
@@ -430,11 +458,14 @@ _FUNDING_SELECT = (
     "SELECT w.worker_key, w.agreement_id, w.row_start, w.row_last, w.row_term, w.row_start_m, "
     "w.row_last_m, w.row_paid_mask, w.nik_region FROM worker_coverage w "
 )
-_MULTI_JOIN = (
-    "JOIN (SELECT worker_key FROM worker_coverage GROUP BY worker_key HAVING count(*) > 1) m "
-    "ON m.worker_key = w.worker_key WHERE w.row_start IS NOT NULL"
+_MULTI_ROWS = text(
+    _FUNDING_SELECT + "JOIN multiply_funded m ON m.worker_key = w.worker_key WHERE w.row_start IS NOT NULL"
 )
-_MULTI_ROWS = text(_FUNDING_SELECT + _MULTI_JOIN)
+_AGREEMENT_IDS = text(
+    "WITH RECURSIVE ids(a) AS (SELECT min(agreement_id) FROM worker_coverage UNION ALL "
+    "SELECT (SELECT min(agreement_id) FROM worker_coverage WHERE agreement_id > ids.a) FROM ids "
+    "WHERE ids.a IS NOT NULL) SELECT a FROM ids"
+)
 _ROWS_OF = text(_FUNDING_SELECT + "WHERE w.row_start IS NOT NULL AND w.worker_key IN :keys").bindparams(
     bindparam("keys", expanding=True)
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -229,6 +229,21 @@ def _two_agreements() -> list[Any]:
     ]
 
 
+def _report(agreement_id: str, as_of: date) -> Any:
+    from recon.domain.events import BranchTotals, Lineage
+
+    return BranchTotals(
+        event_id=f"bt-{agreement_id}-{as_of}",
+        occurred_at_ms=NOW_MS - 3_600_000,
+        branch_code="PALU",
+        agreement_id=agreement_id,
+        as_of=as_of,
+        active_workers=10,
+        contributions_paid_rupiah=16_800 * 10,
+        lineage=Lineage("branch-totals", 0, 1, "0" * 16, 1),
+    )
+
+
 def _service(url: str, holder: str) -> Any:
     from reconcile.domain import ThresholdPolicy
     from reconcile.service import ReconcileService
@@ -268,12 +283,15 @@ def test_row_counts_kept_at_fold_time_equal_a_new_leaders_load_and_the_per_worke
         ledger.write_batch("g", Batch(enrolments=_events(round_)))
         if round_ == 1:
             ledger.upsert_agreements(_two_agreements())
+            ledger.write_batch("g", Batch(branch_totals=[_report("PKS-CITY", TODAY - timedelta(days=75))]))
         leader._drain()
         leader.evaluate(NOW_MS)
     fresh = _service(url, "successor")
     n = fresh._load_state(NOW_MS)
     assert n == leader._counts.workers() == 40 + 8  # every enrolled coverage: 8 workers funded twice
     assert fresh._counts.floor == leader._counts.floor
+    # The branch report's date is before today: its agreement is compacted for that date.
+    assert fresh._counts.floors == leader._counts.floors == {"PKS-CITY": TODAY - timedelta(days=75)}
     assert {a: r for a, r in leader._counts.rows.items() if r} == fresh._counts.rows
     assert leader._funding == fresh._funding and len(fresh._funding) == 8
     # The database's grouping equals compacting every stored row in Python.
@@ -282,16 +300,16 @@ def test_row_counts_kept_at_fold_time_equal_a_new_leaders_load_and_the_per_worke
         by_agreement.setdefault(aid, []).append(row)
     regions = {"PKS-CITY": "7271", "PKS-PROV": "72"}
     assert fresh._counts.rows == {
-        aid: count_rows(rows, regions[aid], fresh._counts.floor) for aid, rows in by_agreement.items()
+        aid: count_rows(rows, regions[aid], fresh._counts.floor_of(aid)) for aid, rows in by_agreement.items()
     }
     assert sum(len(r) for r in fresh._counts.rows.values()) < n  # workers share rows
     as_of = local_date(NOW_MS, fresh._s.utc_offset_minutes)
     agreements = ledger.agreements()
-    assert (
-        fresh.evaluate(NOW_MS).figures
-        == leader.evaluate(NOW_MS).figures
-        == compute_figures(agreements, by_agreement, as_of, fresh._config)
-    )
+    reports = fresh._store.latest_branch_totals()
+    figures = fresh.evaluate(NOW_MS).figures
+    assert figures == leader.evaluate(NOW_MS).figures
+    assert figures == compute_figures(agreements, by_agreement, as_of, fresh._config, branch_totals=reports)
+    assert figures["PKS-CITY"].branch_ledger_active is not None
     assert (
         compute_figures(agreements, rows_by_agreement([]), as_of, fresh._config)
         != fresh.evaluate(NOW_MS).figures

@@ -287,6 +287,18 @@ key_rotations = Table(
     PrimaryKeyConstraint("rotation"),
 )
 
+# --- Workers funded by two or more agreements (migration 0006) -----------------------------------
+multiply_funded = Table(
+    "multiply_funded",
+    metadata,
+    # Derived from worker_coverage in each fold's transaction: the workers with coverages under two
+    # or more agreements, so a reconciler taking the lease reads only them for the double-funding
+    # rule instead of grouping every coverage by worker.
+    Column("worker_key", Text, nullable=False),
+    Column("agreements", Integer, nullable=False),  # how many agreements cover the worker
+    PrimaryKeyConstraint("worker_key"),
+)
+
 EVENT_TABLES = {
     "enrolment": enrolment_events,
     "claim": claim_events,
