@@ -545,6 +545,10 @@ def summarise_round(
         "assigned_at_s": assignment_times(logs, started_epoch),
         "per_process_messages": [t["messages"] for t in totals],
         "per_process_cpu_s": [round(c.cpu_total or 0.0, 2) for c in children],
+        "per_process_cpu_us_per_event": [
+            round((c.cpu_total or 0.0) / t["messages"] * 1e6, 1) if t["messages"] else None
+            for c, t in zip(children, totals, strict=True)
+        ],
         "replayed": sum(t["duplicates"] for t in totals),
         "exit_codes": [c.returncode for c in children],
         "deadlocks": pg["deadlocks"],
@@ -638,7 +642,8 @@ def combine(results: Mapping[int, Sequence[dict[str, Any]]]) -> list[dict[str, A
             row[key] = None if any(v is None for v in values) else sum(values)
         for key in ("lost", "duplicated", "unexpected", "replayed", "assignments"):
             row[key] = sum(r[key] for r in rounds)
-        row["per_process_messages"] = rounds[-1]["per_process_messages"]
+        for key in ("per_process_messages", "per_process_cpu_s", "per_process_cpu_us_per_event"):
+            row[key] = rounds[-1].get(key)  # the last round's, as an example of the split
         combined.append(row)
     base = next((row for row in combined if row["processes"] == 1), None)
     for row in combined:
@@ -691,7 +696,8 @@ def report(rows: Sequence[Mapping[str, Any]], total: int, partitions: int, serve
             f"  {row['processes']} processes: first subscribe {f(row['first_subscribe_s'], '.2f')} s "
             f"after the spawn, the last {f(row['subscribe_spread_s'], '.2f')} s later; start-up CPU "
             f"{f(row['startup_cpu_s'], '.2f')} s each; {row['assignments']} assignments; "
-            f"messages per process (last round) {row['per_process_messages']}; {row['rollbacks']} rollbacks, "
+            f"messages per process (last round) {row['per_process_messages']}, their CPU/event "
+            f"{row['per_process_cpu_us_per_event']} µs; {row['rollbacks']} rollbacks, "
             f"{row['server_errors']} server errors; CPU/event of PostgreSQL (all its processes) "
             f"{f(row['postgres_cpu_us_per_event'], '.1f')} µs, of the Kafka broker "
             f"{f(row['broker_cpu_us_per_event'], '.1f')} µs"
