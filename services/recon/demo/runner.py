@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,49 +133,82 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _publish(scenario: Scenario, settings: Settings, console: Console) -> tuple[int, int]:
-    """Send everything; returns (messages sent, of which invalid)."""
+    """Send everything through the publishing pipeline `recon publish` uses (records encoded in
+    worker processes, sent in order by this one); returns (messages sent, of which invalid)."""
     from recon.avro import SchemaCatalogue
-    from recon.kafka.clients import make_producer
+    from recon.backfill.jobs import Job, Worker, WorkerSpec
+    from recon.backfill.pipeline import (
+        CHUNK_LINES,
+        PUBLISH_PRODUCER_OPTIONS,
+        AckedSender,
+        Preparing,
+        default_jobs,
+    )
+    from recon.kafka.clients import close_producer, make_producer
 
     catalogue = SchemaCatalogue.load(settings.schemas_dir)
-    producer = make_producer(settings, client_id="recon-demo", linger_ms=20, batch_size=256_000)
-    plan: list[tuple[str, str, list[dict[str, Any]], Callable[[dict[str, Any]], bytes]]] = [
-        ("agreements", settings.topic_agreements, scenario.agreements, lambda r: r["agreement_id"].encode()),
-        ("enrolment events", settings.topic_enrolments, scenario.enrolments, lambda r: r["nik"].encode()),
-        ("claim events", settings.topic_claims, scenario.claims, lambda r: r["nik"].encode()),
-        (
-            "branch totals",
-            settings.topic_branch_totals,
-            scenario.branch_totals,
-            lambda r: f"{r['branch_code']}/{r['agreement_id']}".encode(),
-        ),
+    spec = WorkerSpec(
+        schemas_dir=settings.schemas_dir,
+        max_message_bytes=settings.max_message_bytes,
+        config=settings.domain(),
+        now_ms=0,  # the demo sends as is: its invalid events are there to be dead-lettered
+        validate=False,
+    )
+    plan = [
+        ("agreement", settings.topic_agreements, scenario.agreements),
+        ("enrolment", settings.topic_enrolments, scenario.enrolments),
+        ("claim", settings.topic_claims, scenario.claims),
+        ("branch-totals", settings.topic_branch_totals, scenario.branch_totals),
     ]
-    subjects = {
-        settings.topic_agreements: "agreement",
-        settings.topic_enrolments: "enrolment",
-        settings.topic_claims: "claim",
-        settings.topic_branch_totals: "branch-totals",
-    }
-    total = sum(len(records) for _, _, records, _ in plan)
+    total = sum(len(records) for _, _, records in plan)
     sent = 0
-    with _progress(console) as progress:
-        task = progress.add_task("publishing the scenario", total=total)
-        for _, topic, records, key in plan:
-            for record in records:
-                producer.send(topic, key=key(record), value=catalogue.encode(subjects[topic], record))
-                sent += 1
-                if sent % 2000 == 0:
-                    progress.update(task, completed=sent)
+    started = time.monotonic()
+    # The workers fork before the producer's and the progress bar's threads start.
+    with Preparing(spec, jobs=default_jobs(), worker=Worker(spec, catalogue)) as preparing:
+        producer = make_producer(settings, client_id="recon-demo", **PUBLISH_PRODUCER_OPTIONS)
+        try:
+            with _progress(console) as progress:
+                task = progress.add_task("publishing the scenario", total=total)
+                for subject, topic, records in plan:
+                    sender = AckedSender(producer, topic)
+                    jobs = (
+                        Job(
+                            kind="records",
+                            subject=subject,
+                            first=start + 1,
+                            data=records[start : start + CHUNK_LINES],
+                            count=len(records[start : start + CHUNK_LINES]),
+                            partitions=sender.partitions,
+                        )
+                        for start in range(0, len(records), CHUNK_LINES)
+                    )
+                    for job, outcome in preparing.outcomes(jobs):
+                        sender.send(job, outcome)
+                        sender.settle()
+                        sent += len(outcome.messages)
+                        progress.update(task, completed=sent)
+                    sender.drain()
+                    if sender.acknowledged != len(records):
+                        raise PermanentFault(
+                            f"only {sender.acknowledged} of {len(records)} {subject} events were acknowledged"
+                        )
+                    if subject == "agreement":
+                        time.sleep(
+                            1.0
+                        )  # agreements first, as a branch would have them signed before enrolling
+            seconds = time.monotonic() - started
+            invalid = [
+                catalogue.encode("enrolment", r) for r in scenario.invalid_enrolments
+            ] + scenario.malformed
+            for value in invalid:
+                producer.send(settings.topic_enrolments, key=b"demo-invalid", value=value)
             producer.flush()
-            if topic == settings.topic_agreements:
-                time.sleep(1.0)  # agreements first, as a branch would have them signed before enrolling
-        progress.update(task, completed=sent)
-    invalid = [catalogue.encode("enrolment", r) for r in scenario.invalid_enrolments] + scenario.malformed
-    for value in invalid:
-        producer.send(settings.topic_enrolments, key=b"demo-invalid", value=value)
-    producer.flush()
-    producer.close()
-    console.print(f"published {sent:,} events and {len(invalid)} malformed or invalid messages")
+        finally:
+            close_producer(producer, timeout=10)
+    console.print(
+        f"published {sent:,} events in {seconds:.0f} s ({sent / max(seconds, 1e-9):,.0f}/s) "
+        f"and {len(invalid)} malformed or invalid messages"
+    )
     return sent + len(invalid), len(invalid)
 
 
