@@ -274,3 +274,35 @@ def test_java_written_container_files_are_backfilled_and_stored(
     assert len(enrolled) == 240 and len(claims) == 120
     assert Counter(v for _, v in enrolled) == {1: 120, 2: 120}
     assert not consume_all(topic_names.bootstrap, topic_names.dead_letters)
+
+
+def test_publish_with_workers_sends_in_file_order_to_the_default_partitioners_partitions(
+    env: dict[str, str], topic_names: Any, tmp_path: Path
+) -> None:
+    from recon.backfill.jobs import partition_of
+
+    first = enrolments(6000, bad=(4321,))
+    again = [{**r, "event_id": r["event_id"] + "-b"} for r in first]  # the same workers, later in the file
+    path = tmp_path / "big.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps(r, default=lambda v: v.isoformat() if isinstance(v, date) else v)
+            for r in first + again
+        )
+    )
+
+    result = run_recon(env, "publish", "--subject", "enrolment", "--jobs", "2", str(path))
+
+    assert result.returncode == 1
+    assert "11998 records sent" in result.stdout and "2 refused" in result.stdout
+    assert "line 4322: nik_birth_date" in result.stderr and "line 10322: nik_birth_date" in result.stderr
+    catalogue = SchemaCatalogue.load(SCHEMAS)
+    records = consume_all(topic_names.bootstrap, topic_names.enrolments, expect=11998)
+    assert len(records) == 11998
+    where = {catalogue.decode(r.value).record["event_id"]: (r.partition, r.offset) for r in records}
+    for r in records:
+        assert r.partition == partition_of(r.key, topic_names.partitions)
+    for i in range(6000):
+        if i != 4321:
+            one, two = where[f"e-{i}"], where[f"e-{i}-b"]
+            assert one[0] == two[0] and one[1] < two[1], "one worker's events stay in file order"
