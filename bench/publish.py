@@ -200,7 +200,16 @@ def publish_run(job: dict[str, Any]) -> dict[str, Any]:
     import recon.publish
 
     recon.cli._register()
-    sys.argv = ["recon", "publish", "--subject", SUBJECT, "--topic", job["topic"], job["source"]]
+    sys.argv = [
+        "recon",
+        "publish",
+        "--subject",
+        SUBJECT,
+        "--topic",
+        job["topic"],
+        *job["extra"],
+        job["source"],
+    ]
     started, cpu = time.perf_counter(), time.process_time()
     code = 0
     with contextlib.redirect_stdout(sys.stderr):
@@ -240,7 +249,7 @@ def cli_run(job: dict[str, Any]) -> dict[str, Any]:
     recon = REPO / ".venv" / "bin" / "recon"
     started = time.perf_counter()
     done = subprocess.run(
-        [str(recon), "publish", "--subject", SUBJECT, "--topic", job["topic"], job["source"]],
+        [str(recon), "publish", "--subject", SUBJECT, "--topic", job["topic"], *job["extra"], job["source"]],
         env=env,
         capture_output=True,
         text=True,
@@ -255,7 +264,9 @@ def cli_run(job: dict[str, Any]) -> dict[str, Any]:
 # --- rounds and the report ------------------------------------------------------------------------
 
 
-def measure(bootstrap: str, source: Path, encoded: Path, events: int, runs: int, cli: bool) -> dict[str, Any]:
+def measure(
+    bootstrap: str, source: Path, encoded: Path, events: int, runs: int, cli: bool, extra: list[str]
+) -> dict[str, Any]:
     variants = ["bare", "publish"] + (["cli"] if cli else [])
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     topics: list[str] = []
@@ -271,6 +282,7 @@ def measure(bootstrap: str, source: Path, encoded: Path, events: int, runs: int,
                     "topic": topic,
                     "source": str(source),
                     "encoded": str(encoded),
+                    "extra": extra,
                 }
                 result = cli_run(job) if variant == "cli" else run_child(job)
                 count = topic_count(bootstrap, topic)
@@ -364,6 +376,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cli", action="store_true", help="also time the CLI as a subprocess")
+    parser.add_argument("--jobs", type=int, help="pass --jobs N to recon publish (default: its own)")
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object; the report goes to stderr"
     )
@@ -375,7 +388,9 @@ def main() -> None:
         bootstrap = os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS") or start_broker(stack, folder)
         log(f"broker at {bootstrap}; writing {args.events:,} events")
         source, encoded = write_inputs(folder, args.events)
-        summary = measure(bootstrap, source, encoded, args.events, args.runs, args.cli)
+        extra = [] if args.jobs is None else ["--jobs", str(args.jobs)]
+        summary = measure(bootstrap, source, encoded, args.events, args.runs, args.cli, extra)
+        summary["publish_args"] = extra
     report(summary)
     if args.json:
         print(json.dumps(summary, indent=None))
