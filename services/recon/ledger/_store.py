@@ -9,8 +9,10 @@ retries; the ingest loop does, in one place.
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
@@ -39,6 +41,7 @@ from recon.ledger._rotate import check_rotation
 
 KINDS = ("enrolment", "claim", "agreement", "branch_totals")
 _KEEP_ROWCOUNT = {"preserve_rowcount": True}
+_SQLITE_ROWS_PER_INSERT = 2000  # most rows per INSERT on SQLite (fewer where the build allows fewer ?)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,16 +301,29 @@ class Ledger:
         if self._postgres:
             return copy_insert_ignore(conn, codec.table, codec.all_columns, codec.rows(events, now, batch_id))
         # Straight to the driver, as COPY is on PostgreSQL: SQLAlchemy's per-row parameter processing
-        # cost as much as SQLite's own insert work (bench/ingest). Dates go in as ISO text, exactly as
-        # SQLAlchemy's SQLite DATE stores them; exceptions are still SQLAlchemy's classes.
-        sql = _sqlite_insert_ignore(codec.table.name, codec.all_columns)
+        # cost as much as SQLite's own insert work (bench/ingest). Many rows per INSERT: sqlite3 runs
+        # each statement in one sqlite3_step with the GIL released, where executemany takes the GIL
+        # back for every row (and waits for it while the ingest loop decodes). Dates go in as ISO
+        # text, exactly as SQLAlchemy's SQLite DATE stores them; exceptions are still SQLAlchemy's.
+        columns = codec.all_columns
+        width = len(columns)
+        per_statement = max(1, min(_SQLITE_ROWS_PER_INSERT, _sqlite_variable_limit(conn) // width))
+        dates = _date_positions(codec.table, columns)
         rows = codec.rows(events, now, batch_id)
-        dates = _date_positions(codec.table, codec.all_columns)
-        if dates:  # only the DATE columns' values are touched, not every value of every row
-            rows = [_iso_dates(row, dates) for row in rows]
-        # sqlite3 sums rowcount over executemany: rows inserted, conflicts skipped.
-        result = conn.exec_driver_sql(sql, rows, execution_options=_KEEP_ROWCOUNT)
-        return result.rowcount
+        inserted = 0
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            values = list(chain.from_iterable(chunk))
+            for position in dates:  # only the DATE columns' values are touched
+                for i in range(position, len(values), width):
+                    value = values[i]
+                    if value is not None:
+                        values[i] = value.isoformat()
+            sql = _sqlite_insert_ignore(codec.table.name, columns, len(chunk))
+            # ON CONFLICT DO NOTHING: the statement's rowcount is the rows inserted, conflicts skipped.
+            result = conn.exec_driver_sql(sql, tuple(values), execution_options=_KEEP_ROWCOUNT)
+            inserted += result.rowcount
+        return inserted
 
     def _upsert_agreements(self, conn: Connection, agreements: Sequence[Agreement], now: int) -> int:
         # Only the highest version of each id in the batch can win; the rest count as duplicates.
@@ -368,20 +384,22 @@ def _date_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(i for i, name in enumerate(columns) if isinstance(table.c[name].type, Date))
 
 
-def _iso_dates(row: _rows.Row, positions: tuple[int, ...]) -> _rows.Row:
-    values = list(row)
-    for i in positions:
-        value = values[i]
-        if value is not None:
-            values[i] = value.isoformat()
-    return tuple(values)
+def _sqlite_variable_limit(conn: Connection) -> int:
+    """How many ``?`` one statement may hold on this SQLite build (32766 since 3.32; 999 before)."""
+    driver: Any = conn.connection.driver_connection
+    try:
+        return int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    except (AttributeError, sqlite3.Error):  # pragma: no cover - getlimit is Python 3.11+
+        return 999
 
 
-@functools.cache
-def _sqlite_insert_ignore(table: str, columns: tuple[str, ...]) -> str:
-    """The insert for one event table; names come from our own table definitions, never from input."""
-    placeholders = ", ".join("?" * len(columns))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"  # noqa: S608
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert_ignore(table: str, columns: tuple[str, ...], rows: int) -> str:
+    """The insert of ``rows`` rows into one event table; names come from our own table definitions,
+    never from input."""
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    values = ", ".join([one] * rows)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} ON CONFLICT DO NOTHING"  # noqa: S608
 
 
 def outbox_rows(messages: Sequence[OutboxMessage], created_at_ms: int) -> list[dict[str, Any]]:
