@@ -72,7 +72,7 @@ def run_publish(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from recon.avro import SchemaCatalogue
-    from recon.backfill.jobs import Job, Worker, WorkerSpec
+    from recon.backfill.jobs import Worker, WorkerSpec
     from recon.backfill.pipeline import (
         CHUNK_LINES,
         PUBLISH_PRODUCER_OPTIONS,
@@ -114,7 +114,7 @@ def run_publish(
             ) as progress:
                 task = progress.add_task("lines", total=len(lines))
                 partitions = sender.partitions if sender is not None else 0
-                for job, outcome in preparing.outcomes(_chunks(lines, subject, Job, CHUNK_LINES, partitions)):
+                for job, outcome in preparing.outcomes(_chunks(lines, subject, CHUNK_LINES, partitions)):
                     progress.advance(task, job.count)
                     for refusal in outcome.refusals:
                         err.print(str(refusal), markup=False, highlight=False)
@@ -135,10 +135,12 @@ def run_publish(
     return 1 if refused else 0
 
 
-def _chunks(lines: list[str], subject: str, job: Any, size: int, partitions: int) -> Iterator[Any]:
+def _chunks(lines: list[str], subject: str, size: int, partitions: int) -> Iterator[Any]:
+    from recon.backfill.jobs import Job
+
     for start in range(0, len(lines), size):
         chunk = lines[start : start + size]
-        yield job(
+        yield Job(
             kind="lines",
             subject=subject,
             first=start + 1,
