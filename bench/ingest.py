@@ -514,15 +514,33 @@ def produce(bench: Bench, events: int, invalid_share: float) -> None:
         linger_ms=20,
         batch_size=256 * 1024,
         max_in_flight_requests_per_connection=5,
+        retries=1_000,  # the service's 5 ran out on a busy machine: a few hundred sends were lost
+        max_block_ms=120_000,
     )
+    failed: list[tuple[bytes, bytes, str]] = []  # filled by the sender thread
+
+    def send(key: bytes, value: bytes) -> None:
+        future = producer.send(settings.topic_enrolments, key=key, value=value)
+        future.add_errback(lambda exc, k=key, v=value: failed.append((k, v, type(exc).__name__)))
+
     started = time.perf_counter()
     for key, value, outcome in enrolment_messages(catalogue, events, invalid_share):
-        producer.send(settings.topic_enrolments, key=key, value=value)
+        send(key, value)
         bench.outcomes[outcome] += 1
         bench.kinds.append(outcome)
         if outcome != "valid":
             bench.invalid_values.add(value)
     producer.flush()
+    for _ in range(3):  # a send that failed is sent again (order does not matter: one worker each)
+        if not failed:
+            break
+        again, failed[:] = list(failed), []
+        log(
+            f"{len(again):,} sends failed ({', '.join(sorted({e for _, _, e in again}))}): sending them again"
+        )
+        for key, value, _ in again:
+            send(key, value)
+        producer.flush()
     producer.close()
     probe = make_consumer(settings, group_id=None, client_id="recon-bench-probe")
     try:
