@@ -16,6 +16,7 @@ as-of before an agreement's floor needs that agreement reloaded with an earlier 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Mapping
 from datetime import date
 
@@ -95,6 +96,15 @@ class RowCounts:
         return sum(len(rows) for rows in self.rows.values())
 
     def _add(self, groups: Iterable[Group]) -> int:
+        n = 0
+        gc.disable()  # a million small tuples would otherwise trigger many useless collections
+        try:
+            n = self._add_all(groups)
+        finally:
+            gc.enable()
+        return n
+
+    def _add_all(self, groups: Iterable[Group]) -> int:
         n = 0
         for agreement_id, region, row, count in groups:
             self.regions[agreement_id] = region

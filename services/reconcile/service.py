@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from recon import metrics
@@ -56,6 +56,7 @@ from reconcile.store import LeaseLost, ReconcileStore
 T = TypeVar("T")
 log = logging.getLogger("recon.reconcile")
 ALERT = "alert"
+RECENT_REPORTS = timedelta(days=62)  # branch reports this recent share the counts' one floor date
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +166,10 @@ class ReconcileService:
         agreements = self._db("read agreements", self._ledger.agreements)
         self._regions = {aid: a.region_code for aid, a in agreements.items()}
         reports = self._db("read branch totals", self._store.latest_branch_totals)
-        # Compacted for as-of dates from today on (and from a branch report's date, for its agreement).
-        floor = local_date(now_ms, self._s.utc_offset_minutes)
+        # Compacted for as-of dates from today on, and from the recent branch reports' dates: one
+        # grouping query; an agreement whose report is older is reloaded alone (``_refloor``).
+        today = local_date(now_ms, self._s.utc_offset_minutes)
+        floor = min([today, *(r.as_of for r in reports.values() if r.as_of >= today - RECENT_REPORTS)])
         n = self._db("load coverage counts", lambda: self._counts.load(floor, self._store.row_counts(floor)))
         self._refloor(floor, reports)
         self._funding = {}

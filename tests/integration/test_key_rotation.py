@@ -576,6 +576,7 @@ def test_every_worker_key_holder_is_known_to_the_rotation() -> None:
         "claim_events.worker_key",
         "worker_coverage.worker_key",
         "claim_states.worker_key",
+        "multiply_funded.worker_key",
     }
     assert "worker_key" in {f.name for f in fields(ClaimState)}
     assert "worker_key" not in {f.name for f in fields(AlertState)}
