@@ -32,7 +32,8 @@ class Decoded:
     """One decoded payload.
 
     ``subject`` and ``version`` are the writer's; ``record`` has the shape of the subject's reader
-    (current) version. ``fingerprint`` is the writer schema's 8 fingerprint bytes in wire order.
+    (current) version. ``fingerprint`` is the writer schema's spec fingerprint (8 bytes, wire order),
+    also when the payload carried one of its aliases, so the lineage is one per version.
     """
 
     subject: str
@@ -45,6 +46,7 @@ class Decoded:
 class _Writer:
     subject: str
     version: int
+    fingerprint: bytes
     read: DatumReader
 
 
@@ -52,7 +54,9 @@ class SchemaCatalogue:
     """All versions of all subjects in a schemas folder; decodes and encodes single-object payloads.
 
     Each writer version gets a decoder resolving it to its subject's reader version (the highest,
-    unless ``reader_versions`` pins another), compiled at load. Thread-safe once built.
+    unless ``reader_versions`` pins another), compiled at load. A version is found by its spec
+    fingerprint and by its aliases (what the Go libraries write); two versions sharing any of them
+    are refused. Thread-safe once built.
     """
 
     def __init__(
@@ -64,11 +68,12 @@ class SchemaCatalogue:
         max_items: int = DEFAULT_MAX_ITEMS,
     ) -> None:
         """Build from parsed versions (see :meth:`load`). Raises ``SchemaError`` when a pinned reader
-        version does not exist or a writer version cannot be resolved to its reader."""
+        version does not exist, a writer version cannot be resolved to its reader, or two versions
+        share a fingerprint (spec or alias)."""
         self._versions = versions
         self._max_message = max_message_bytes
         self._readers = _reader_versions(versions, reader_versions or {})
-        problems: list[str] = []
+        problems = fingerprint_collisions(versions)
         self._by_fingerprint: dict[bytes, _Writer] = {}
         for v in versions:
             reader = self._readers[v.subject]
@@ -77,7 +82,10 @@ class SchemaCatalogue:
             except SchemaError as exc:
                 problems += [f"{v.path} read as {reader.path.name}: {p}" for p in exc.problems]
                 continue
-            self._by_fingerprint[v.fingerprint] = _Writer(v.subject, v.version, read)
+            writer = _Writer(v.subject, v.version, v.fingerprint, read)
+            self._by_fingerprint[v.fingerprint] = writer
+            for alias in v.schema.aliases:
+                self._by_fingerprint[alias.fingerprint] = writer
         if problems:
             raise SchemaError(problems)
         self._encoders: dict[tuple[str, int], Callable[[object], bytes]] = {}
@@ -124,7 +132,8 @@ class SchemaCatalogue:
     def decode(self, payload: bytes | bytearray | memoryview, expected_subject: str | None = None) -> Decoded:
         """Decode one single-object payload (``C3 01``, 8 fingerprint bytes, Avro binary body).
 
-        The writer schema is found by fingerprint and resolved to its subject's reader version.
+        The writer schema is found by fingerprint (the spec's or an alias) and resolved to its
+        subject's reader version.
         Raises only ``DecodeError`` for a bad payload (``ValueError`` for an unknown
         ``expected_subject`` and ``TypeError`` for a payload that is not bytes-like: a caller's
         mistake, not the producer's).
@@ -159,7 +168,7 @@ class SchemaCatalogue:
         except DecodeError as exc:
             exc.subject, exc.version = writer.subject, writer.version
             raise
-        return Decoded(writer.subject, writer.version, fingerprint, record)
+        return Decoded(writer.subject, writer.version, writer.fingerprint, record)
 
     def encode(self, subject: str, record: Mapping[str, Any], version: int | None = None) -> bytes:
         """A single-object payload of ``record`` written with ``subject``'s ``version`` (default: the
@@ -185,6 +194,23 @@ class SchemaCatalogue:
     def _check_subject(self, subject: str) -> None:
         if subject not in self._readers:
             raise ValueError(f"unknown subject {subject!r}; known: {', '.join(self.subjects)}")
+
+
+def fingerprint_collisions(versions: tuple[SchemaVersion, ...]) -> list[str]:
+    """One sentence per fingerprint (spec or alias) that two different versions share: a payload
+    carrying it could not say which version wrote it."""
+    owner: dict[bytes, tuple[SchemaVersion, str]] = {}
+    problems = []
+    for v in versions:
+        named = [(v.fingerprint, "spec")] + [(a.fingerprint, f"{a.library} alias") for a in v.schema.aliases]
+        for fingerprint, kind in named:
+            first = owner.setdefault(fingerprint, (v, kind))
+            if first[0] is not v:
+                problems.append(
+                    f"{v.path}: its {kind} fingerprint {fingerprint.hex()} is the {first[1]} fingerprint "
+                    f"of {first[0].path}; a new version must hash differently (a doc change does not count)"
+                )
+    return problems
 
 
 def _as_bytes(payload: object) -> bytes:

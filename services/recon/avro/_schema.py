@@ -1,10 +1,11 @@
-"""The public handle on one parsed schema: its node graph, canonical form and fingerprint."""
+"""The public handle on one parsed schema: its node graph, canonical form and fingerprints."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from recon.avro._aliases import FingerprintAlias, fingerprint_aliases
 from recon.avro._crc import fingerprint_bytes
 from recon.avro._nodes import Enum, Fixed, Node, Record, canonical_form, type_name
 from recon.avro._parse import parse_json_text, parse_node
@@ -15,12 +16,14 @@ class Schema:
     """A parsed and checked Avro schema.
 
     ``fingerprint`` is the 8-byte CRC-64-AVRO of ``canonical_form`` as it appears on the wire
-    (little-endian); ``node`` is the codec's internal form, opaque to callers.
+    (little-endian); ``node`` is the codec's internal form, opaque to callers. ``aliases`` are the
+    other fingerprints Go libraries' single-object encoders write for it (see ``_aliases``).
     """
 
     node: Node
     canonical_form: str
     fingerprint: bytes
+    aliases: tuple[FingerprintAlias, ...] = ()
 
     @property
     def name(self) -> str:
@@ -47,4 +50,5 @@ def schema_from_json(obj: object) -> Schema:
     """A schema from parsed JSON of any shape (a str here is a type name, not JSON text)."""
     node = parse_node(obj)
     form = canonical_form(node)
-    return Schema(node, form, fingerprint_bytes(form))
+    fingerprint = fingerprint_bytes(form)
+    return Schema(node, form, fingerprint, fingerprint_aliases(obj, fingerprint))
