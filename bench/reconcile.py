@@ -1,39 +1,51 @@
-"""Benchmark: a full reconciliation pass over 1,000,000 workers in 14 agreements, and the event-to-alert
-latency under a steady stream through the real services on a real broker, measured in one run.
+"""Benchmark: a full reconciliation pass over 1,000,000 workers in 14 agreements, the same at national scale
+(20,000,000 workers in 552 agreements on PostgreSQL), and the event-to-alert latency under a steady stream
+through the real services on a real broker.
 
 Usage:
     .venv/bin/python bench/reconcile.py [--workers 1000000] [--agreements 14] [--runs 3]
                                         [--latency-seconds 60] [--database-url URL] [--parts full,latency]
-                                        [--stream-rate 500] [--trigger-interval 0.5]
-                                        [--reconcile-interval 0.5] [--latency-preload 0] [--profile]
+                                        [--stream-rate 500[,1000,2000]] [--trigger-interval 0.5]
+                                        [--reconcile-interval 0.5] [--latency-preload 0] [--profile] [--json]
+    .venv/bin/python bench/reconcile.py --national [--national-workers 1000000,5000000,20000000]
+                                        [--database-url URL] [--runs 3] [--national-fill-only|--national-no-fill]
 
-The issue's goals: a full pass under 5 seconds, and an event-to-alert p99 under 2 seconds.
+The issue's goals: a cold pass under 5 s (1M workers, SQLite and PostgreSQL), a national pass under 60 s
+and 2 GiB, and an event-to-alert p99 under 2 s at 2,000 events/s. --json prints one JSON object with the
+run's figures on stdout (cold_pass_s, p99_s, national_workers, national_pass_s, national_peak_rss_mib,
+per store, per rate and per size), the report going to stderr.
 
 1. Full pass, on SQLite (a temporary file) and on PostgreSQL when --database-url names a scratch database
    (its ledger tables are migrated and EMPTIED first). Setup, not timed: migrations, the agreements
    (Ledger.upsert_agreements), N folded coverages written straight into worker_coverage
    (reconcile.store.coverage_to_row, Core executemany in chunks): active, at risk, lapsed, terminated,
    ended, pending and not yet enrolled workers, with paid months, NIK regions sometimes outside the
-   funder's, and a few thousand workers funded by a province and a regency at once; claims through
-   ReconcileStore.save_fold, branch activity, and branch totals through Ledger.write_batch.
-   Then, in a child process of its own per store (so its peak RSS is the reconciler's alone): one
-   untimed pass whose alert states are stored as a previous leader's; then R timed passes, each on a
-   fresh ReconcileService, of what a reconciler does when it takes the lease: _load_state() (alert
-   states, every coverage into the compact cache, the multiply funded workers) and evaluate(now)
-   (figures, rules, alert evolution). Prints the median of R for load, evaluate and their sum, the
-   cyclic GC's share, and the peak RSS. When the median full pass misses 5 s (or with --profile): where
-   the time goes, by timers around the parts and by cProfile.
+   funder's, and a few thousand workers funded by a province and a regency at once (multiply_funded
+   filled as the fold keeps it); claims through ReconcileStore.save_fold, branch activity, and branch
+   totals through Ledger.write_batch. Then, in a child process of its own per store (so its peak RSS is
+   the reconciler's alone): one untimed pass whose alert states are stored as a previous leader's; then
+   R timed passes, each on a fresh ReconcileService, of what a reconciler does when it takes the lease:
+   _load_state() (alert states, the row counts grouped by the database, the multiply funded workers'
+   rows) and evaluate(now) (figures, rules, alert evolution). Prints the median of R for load, evaluate
+   and their sum, the cyclic GC's share, the distinct rows kept and the peak RSS. When the median full
+   pass misses 5 s (or with --profile): where the time goes, by timers around the parts and by cProfile.
+   --national: the same pass over 552 agreements (38 provinces + 514 regencies/cities, real province
+   codes from recon.domain.regions) on PostgreSQL, filled by binary COPY (then VACUUM ANALYZE), sizes
+   log-normal, provinces also funding 1.5% of their regencies' workers (double funding), 1 claim per 500
+   coverages, 2 branch reports per agreement; one fill and R timed passes per --national-workers size
+   (against the 60 s goal). --national-fill-only fills and times nothing; --national-no-fill times what
+   such a run left (one size per database).
 2. Event-to-alert latency: a LocalBroker on free ports in a temporary home (or the broker named by
    RECON_KAFKA_BOOTSTRAP_SERVERS), fresh topics, a fresh SQLite ledger, and `recon ingest` and
    `recon reconcile` as subprocesses. K small agreements (quota 1, empty ramp, this year) each get one
    worker, then one big agreement takes a steady background stream (ENROLLED and CONTRIBUTION_PAID,
-   --stream-rate events/s, its quota never reached). Every --trigger-interval seconds a trigger: the
-   second worker of the next small agreement, so over_quota FIRES for it. Latency = when the bench's
-   consumer of the alerts topic receives that agreement's FIRING alert - when the broker acknowledged
-   the trigger. Prints count, median, p90, p99 and max, and, from the ledger's timestamps, the stages.
-   --latency-preload N first writes part 1's N coverages (and agreements, claims, branch reports) into
-   that ledger, before the services start: every reconcile step then evaluates N workers, as it would
-   in production at that size.
+   --stream-rate events/s, its quota never reached; a comma-separated list runs once per rate). Every
+   --trigger-interval seconds a trigger: the second worker of the next small agreement, so over_quota
+   FIRES for it. Latency = when the bench's consumer of the alerts topic receives that agreement's FIRING
+   alert - when the broker acknowledged the trigger. Prints count, median, p90, p99 and max, and, from
+   the ledger's timestamps, the stages. --latency-preload N first writes part 1's N coverages (and
+   agreements, claims, branch reports) into that ledger, before the services start: every reconcile step
+   then evaluates N workers, as it would in production at that size.
 Nothing printed holds a NIK (service logs are only shown on failure, with 16-digit numbers masked).
 """
 
@@ -672,7 +684,7 @@ PARTS = (
     ("_load_state", 0, None, None),
     ("ReconcileStore.alert_states (JSON decode of each state)", 1, "store", "alert_states"),
     ("RowCounts.load(ReconcileStore.row_counts()) (GROUP BY rows)", 1, "counts", "load"),
-    ("ReconcileStore.funding_rows() (GROUP BY worker HAVING > 1)", 1, "store", "funding_rows"),
+    ("rows of the multiply funded (multiply_funded join)", 1, "svc", "_put_funding"),
     ("evaluate", 0, None, None),
     ("Ledger.agreements (load and evaluate)", 1, "ledger", "agreements"),
     ("ReconcileStore.claims (JSON decode of each claim)", 1, "store", "claims"),
@@ -728,35 +740,31 @@ def timed_parts(service: Any) -> tuple[dict[str, float], float, float, GcClock]:
 
 
 def load_splits(engine: Any) -> dict[str, float]:
-    """Where the coverage read's time goes, by passes that each do one thing more than the last."""
-    from sqlalchemy import select
-
-    from recon.ledger import tables
-    from reconcile.store import coverage_from_row
+    """Where the load's time goes: its two queries through the driver alone, then through the store."""
+    from reconcile.store import _MULTI_ROWS, _ROW_COUNTS, ReconcileStore
 
     out: dict[str, float] = {}
-    names = ", ".join(c.name for c in tables.worker_coverage.columns)
-    started = time.perf_counter()
-    with engine.connect() as conn:
-        raw = conn.connection.dbapi_connection
-        cursor = raw.cursor(name="bench_split") if engine.dialect.name == "postgresql" else raw.cursor()
-        cursor.execute(f"SELECT {names} FROM worker_coverage")
-        while cursor.fetchmany(20_000):
-            pass
-        cursor.close()
-    out["driver alone: raw tuples, no SQLAlchemy"] = time.perf_counter() - started
-    query = select(tables.worker_coverage)
-    for label, convert in (
-        ("SQLAlchemy rows (.mappings(), type processing)", False),
-        ("+ coverage_from_row", True),
+    floor = date.today()
+    store = ReconcileStore(engine, holder="bench-splits")
+    for label, query, params in (
+        (
+            "GROUP BY compacted rows, driver alone",
+            _ROW_COUNTS,
+            {"f": floor.toordinal(), "below": floor.toordinal() - 1},
+        ),
+        ("rows of the multiply funded, driver alone", _MULTI_ROWS, {}),
     ):
         started = time.perf_counter()
         with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=20_000).execute(query)
-            for row in result.mappings():
-                if convert:
-                    coverage_from_row(row)
+            if engine.dialect.name == "postgresql" and query is _ROW_COUNTS:
+                conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+            result = conn.execute(query, params)
+            while result.fetchmany(50_000):
+                pass
         out[label] = time.perf_counter() - started
+    started = time.perf_counter()
+    groups = sum(1 for _ in store.row_counts(floor))
+    out[f"ReconcileStore.row_counts ({groups:,} groups to tuples)"] = time.perf_counter() - started
     return out
 
 
@@ -895,7 +903,7 @@ def report_profile(name: str, result: dict[str, Any]) -> None:
     runs = ", ".join(f"gen{g} x{n}" for g, n in sorted(result["gc_collections"].items()))
     label = f"  cyclic GC pauses, inside the parts above ({runs})"
     print(f"  {label:<60} {result['gc']:6.2f} s  {result['gc'] / full:4.0%}")
-    print("  the coverage read, by passes that each add one step (whole table, streamed):")
+    print("  the load's queries:")
     for label, seconds in result["splits"].items():
         print(f"    {label:<58} {seconds:6.2f} s")
     p_load, p_eval = result["cprofile"]
