@@ -8,7 +8,7 @@ Usage:
                                         [--stream-rate 500[,1000,2000]] [--trigger-interval 0.5]
                                         [--reconcile-interval 0.5] [--latency-preload 0] [--profile] [--json]
     .venv/bin/python bench/reconcile.py --national [--national-workers 1000000,5000000,20000000]
-                                        [--database-url URL] [--runs 3] [--national-fill-only|--national-no-fill]
+                                        [--database-url URL] [--runs 3] [--national-fill-only|-no-fill]
 
 The issue's goals: a cold pass under 5 s (1M workers, SQLite and PostgreSQL), a national pass under 60 s
 and 2 GiB, and an event-to-alert p99 under 2 s at 2,000 events/s. --json prints one JSON object with the
