@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from sqlalchemy import create_engine, text
 
 from factories import NIK_KEY
 
@@ -85,3 +87,36 @@ def wait_for(predicate: Any, *, timeout: float, interval: float = 0.2, what: str
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def kcat_produce(bootstrap: str, topic: str, key: bytes, value_file: Path) -> None:
+    """Send one file as one message with kcat (librdkafka's CLI), keyed, to the Java client's partition."""
+    kcat = shutil.which("kcat")
+    assert kcat is not None, "kcat is missing: run scripts/ops-tools.sh (apt-get install -y kcat)"
+    done = subprocess.run(
+        [
+            kcat,
+            "-F", "/dev/null",  # no ~/.config/kcat.conf: only what is given here
+            "-P",
+            "-b", bootstrap,
+            "-t", topic,
+            "-k", key.decode(),
+            "-X", "partitioner=murmur2_random",  # the Java client's partition for a key
+            str(value_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "ERROR" not in done.stderr and "failed" not in done.stderr.lower(), done.stderr
+
+
+def rows(url: str, query: str) -> list[Any]:
+    """Every row of ``query`` on the database at ``url`` (a fresh engine, disposed after)."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        out = list(conn.execute(text(query)))
+    engine.dispose()
+    return out

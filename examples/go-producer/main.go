@@ -129,7 +129,7 @@ func write(opts map[string]string) error {
 	if err != nil {
 		return err
 	}
-	seed, err := intOption(opts, "seed", 1, 0)
+	seed, err := intOption(opts, "seed", time.Now().UnixNano()&0x7FFFFFFFFFFFFFFF, 0) // no seed: every run differs
 	if err != nil {
 		return err
 	}

@@ -12,13 +12,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from javakit import SCHEMAS, run_java_producer
 from recon.avro import SchemaCatalogue
 from recon.ledger import upgrade
 from recon.settings import load_settings
-from support import consume_all, run_recon, service_env
+from support import consume_all, rows, run_recon, service_env
 
 NEW, OLD = 8, 5  # per run: that many enrolments and that many claims
 SOURCE_SYSTEM = "rentan-recon java-producer example 1"  # what the example writes into v2's field
@@ -45,14 +44,6 @@ def publish(topics: Any, count: int, *extra: str) -> list[tuple[str, str]]:
     assert all(len(entry) == 2 for entry in sent), done.stdout
     assert len(set(sent)) == len(sent) == 2 * count, done.stdout
     return [(subject, event_id) for subject, event_id in sent]
-
-
-def rows(url: str, query: str) -> list[Any]:
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        out = list(conn.execute(text(query)))
-    engine.dispose()
-    return out
 
 
 def test_java_events_end_in_the_ledger_exactly_once_old_schema_resolved(

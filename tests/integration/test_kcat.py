@@ -10,48 +10,22 @@ that the one sent with a fingerprint no schema has is dead-lettered with its rea
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kafka.partitioner.default import murmur2
-from sqlalchemy import create_engine, text
 
 from factories import claim_record, enrolment_record, next_id, valid_nik
 from recon.avro import SchemaCatalogue
 from recon.ledger import upgrade
 from recon.settings import load_settings
-from support import consume_all, run_recon, service_env
+from support import consume_all, kcat_produce, rows, run_recon, service_env
 
 
 @pytest.fixture(scope="module")
 def catalogue() -> SchemaCatalogue:
     return SchemaCatalogue.load(load_settings().schemas_dir)
-
-
-def kcat_produce(bootstrap: str, topic: str, key: bytes, value_file: Path) -> None:
-    kcat = shutil.which("kcat")
-    assert kcat is not None, "kcat is missing: run scripts/ops-tools.sh (apt-get install -y kcat)"
-    done = subprocess.run(
-        [
-            kcat,
-            "-F", "/dev/null",  # no ~/.config/kcat.conf: only what is given here
-            "-P",
-            "-b", bootstrap,
-            "-t", topic,
-            "-k", key.decode(),
-            "-X", "partitioner=murmur2_random",  # the Java client's partition for a key
-            str(value_file),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "ERROR" not in done.stderr and "failed" not in done.stderr.lower(), done.stderr
 
 
 def messages(catalogue: SchemaCatalogue) -> list[tuple[str, str, int, bytes, bytes]]:
@@ -79,14 +53,6 @@ def with_unknown_fingerprint(catalogue: SchemaCatalogue, value: bytes) -> bytes:
     wrong = bytes(b ^ 0x5A for b in value[2:10])
     assert wrong not in known
     return value[:2] + wrong + value[10:]
-
-
-def rows(url: str, query: str) -> list[Any]:
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        out = list(conn.execute(text(query)))
-    engine.dispose()
-    return out
 
 
 def test_kcat_published_files_are_stored_and_a_wrong_fingerprint_is_dead_lettered(
