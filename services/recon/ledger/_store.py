@@ -41,7 +41,7 @@ from recon.ledger._rotate import check_rotation
 
 KINDS = ("enrolment", "claim", "agreement", "branch_totals")
 _KEEP_ROWCOUNT = {"preserve_rowcount": True}
-_SQLITE_ROWS_PER_INSERT = 2000  # most rows per INSERT on SQLite (fewer where the build allows fewer ?)
+_SQLITE_ROWS_PER_INSERT = (1024, 128, 16, 1)  # rows per INSERT on SQLite, largest first (and the ? limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,19 +307,23 @@ class Ledger:
         # text, exactly as SQLAlchemy's SQLite DATE stores them; exceptions are still SQLAlchemy's.
         columns = codec.all_columns
         width = len(columns)
-        per_statement = max(1, min(_SQLITE_ROWS_PER_INSERT, _sqlite_variable_limit(conn) // width))
+        limit = _sqlite_variable_limit(conn) // width
         dates = _date_positions(codec.table, columns)
         rows = codec.rows(events, now, batch_id)
-        inserted = 0
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
+        inserted = start = 0
+        while start < len(rows):
+            # Statements of a few fixed sizes only, so sqlite3's statement cache holds a bounded
+            # number of prepared statements however the batches' sizes vary.
+            size = next(n for n in _SQLITE_ROWS_PER_INSERT if n <= min(limit, len(rows) - start) or n == 1)
+            chunk = rows[start : start + size]
+            start += size
             values = list(chain.from_iterable(chunk))
             for position in dates:  # only the DATE columns' values are touched
                 for i in range(position, len(values), width):
                     value = values[i]
                     if value is not None:
                         values[i] = value.isoformat()
-            sql = _sqlite_insert_ignore(codec.table.name, columns, len(chunk))
+            sql = _sqlite_insert_ignore(codec.table.name, columns, size)
             # ON CONFLICT DO NOTHING: the statement's rowcount is the rows inserted, conflicts skipped.
             result = conn.exec_driver_sql(sql, tuple(values), execution_options=_KEEP_ROWCOUNT)
             inserted += result.rowcount
@@ -393,7 +397,7 @@ def _sqlite_variable_limit(conn: Connection) -> int:
         return 999
 
 
-@functools.lru_cache(maxsize=64)
+@functools.cache
 def _sqlite_insert_ignore(table: str, columns: tuple[str, ...], rows: int) -> str:
     """The insert of ``rows`` rows into one event table; names come from our own table definitions,
     never from input."""
