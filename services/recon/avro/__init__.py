@@ -1,7 +1,9 @@
 """The strict Avro codec: single-object encoding, schema catalogue, compatibility check.
 
 Payloads are ``C3 01`` + the writer schema's 8-byte CRC-64-AVRO fingerprint (little-endian) + the
-Avro binary body. Decoding finds the writer schema by fingerprint and resolves it to the current
+Avro binary body; the header may instead carry one of the version's aliases, the fingerprints the Go
+libraries' single-object encoders write (``Schema.aliases``; decoding reports the spec fingerprint
+all the same). Decoding finds the writer schema by fingerprint and resolves it to the current
 version of its subject with a decoder written here (not the library's): it rejects everything the
 Avro project's cross-SDK must-reject vectors list, trailing bytes, and payloads that would loop or
 allocate without bound, and lets only ``DecodeError`` escape. Error messages name fields and rules,
