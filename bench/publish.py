@@ -21,6 +21,8 @@ child process of its own, each on a fresh topic of 6 partitions:
 After each run the topic must hold exactly N messages (else the bench stops).
 --cli adds a third figure per round: the real CLI as a subprocess, wall time including the Python
 interpreter's start and imports (not part of the ratio: a bare producer has no such start).
+--compare-tree DIR adds another: the same publish run importing recon from DIR (another checkout's
+services/ folder: the code before a change), so a before/after is measured in one run.
 
 Prints the machine, each round's figures, the medians, and the ratio publish / bare per round (the
 goal: at least 0.7x). --json prints one JSON object instead (the human report goes to stderr).
@@ -232,11 +234,19 @@ def publish_run(job: dict[str, Any]) -> dict[str, Any]:
 
 def child_main() -> None:
     job = json.loads(sys.stdin.read())
+    if job["variant"] == "compare":
+        import recon
+
+        if not Path(recon.__file__).resolve().is_relative_to(Path(job["compare"]).resolve()):
+            sys.exit(f"--compare-tree: recon was imported from {recon.__file__}, not from {job['compare']}")
     result = bare_run(job) if job["variant"] == "bare" else publish_run(job)
     print(json.dumps(result))
 
 
 def run_child(job: dict[str, Any]) -> dict[str, Any]:
+    env = dict(os.environ)
+    if job["variant"] == "compare":  # the same publish_run, importing recon from the other tree
+        env["PYTHONPATH"] = os.pathsep.join([job["compare"], env.get("PYTHONPATH", "")])
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child"],
         input=json.dumps(job),
@@ -244,6 +254,7 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
         text=True,
         check=False,
         cwd=REPO,
+        env=env,
     )
     if done.returncode != 0:
         sys.exit(f"the {job['variant']} run failed (exit {done.returncode}); its error is above")
@@ -272,9 +283,16 @@ def cli_run(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(
-    bootstrap: str, source: Path, encoded: Path, events: int, runs: int, cli: bool, extra: list[str]
+    bootstrap: str,
+    source: Path,
+    encoded: Path,
+    events: int,
+    runs: int,
+    cli: bool,
+    extra: list[str],
+    compare: Path | None,
 ) -> dict[str, Any]:
-    variants = ["bare", "publish"] + (["cli"] if cli else [])
+    variants = ["bare", "publish"] + (["cli"] if cli else []) + (["compare"] if compare else [])
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     topics: list[str] = []
     try:
@@ -289,7 +307,8 @@ def measure(
                     "topic": topic,
                     "source": str(source),
                     "encoded": str(encoded),
-                    "extra": extra,
+                    "extra": [] if variant == "compare" else extra,
+                    "compare": str(compare) if compare else None,
                 }
                 result = cli_run(job) if variant == "cli" else run_child(job)
                 count = topic_count(bootstrap, topic)
@@ -317,7 +336,14 @@ def summarise(results: dict[str, list[dict[str, Any]]], events: int, runs: int) 
         if workers:
             figures[variant]["worker_cpu_us_per_event"] = statistics.median(workers) / events * 1e6
     ratios = [p["events_s"] / b["events_s"] for p, b in zip(results["publish"], results["bare"], strict=True)]
+    extra: dict[str, Any] = {}
+    if "compare" in results:
+        extra["compare_ratio_each_round"] = [
+            c["events_s"] / b["events_s"] for c, b in zip(results["compare"], results["bare"], strict=True)
+        ]
+        extra["compare_ratio"] = statistics.median(extra["compare_ratio_each_round"])
     return {
+        **extra,
         "events": events,
         "partitions": PARTITIONS,
         "rounds": runs,
@@ -361,6 +387,7 @@ def report(summary: dict[str, Any]) -> None:
         "bare": "bare KafkaProducer, pre-encoded",
         "publish": "recon publish (child process)",
         "cli": "recon publish CLI, wall incl. start",
+        "compare": "recon publish from --compare-tree",
     }
     for variant, figures in summary["variants"].items():
         each = " ".join(f"{v:>9,.0f}" for v in figures["events_s_each_round"])
@@ -370,6 +397,9 @@ def report(summary: dict[str, Any]) -> None:
             cpu_text += f" + {figures['worker_cpu_us_per_event']:.1f} µs in workers"
         say(f"  {names[variant]:<38} {figures['events_s']:>9,.0f} events/s   [{each}]   {cpu_text}")
     each = " ".join(f"{r:.2f}" for r in summary["publish_ratio_each_round"])
+    if "compare_ratio" in summary:
+        each_compare = " ".join(f"{r:.2f}" for r in summary["compare_ratio_each_round"])
+        say(f"  --compare-tree / bare per round: {each_compare}; median {summary['compare_ratio']:.2f}x")
     verdict = "met" if summary["publish_ratio_goal_met"] else "MISSED"
     say(
         f"  publish / bare per round: {each}; "
@@ -390,6 +420,12 @@ def main() -> None:
     parser.add_argument("--cli", action="store_true", help="also time the CLI as a subprocess")
     parser.add_argument("--jobs", type=int, help="pass --jobs N to recon publish (default: its own)")
     parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        help="also time recon publish imported from this folder (another checkout's services/, e.g. "
+        "`git archive <commit> services schemas | tar -x -C DIR` then DIR/services), in the same rounds",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object; the report goes to stderr"
     )
     args = parser.parse_args()
@@ -401,7 +437,9 @@ def main() -> None:
         log(f"broker at {bootstrap}; writing {args.events:,} events")
         source, encoded = write_inputs(folder, args.events)
         extra = [] if args.jobs is None else ["--jobs", str(args.jobs)]
-        summary = measure(bootstrap, source, encoded, args.events, args.runs, args.cli, extra)
+        summary = measure(
+            bootstrap, source, encoded, args.events, args.runs, args.cli, extra, args.compare_tree
+        )
         summary["publish_args"] = extra
     report(summary)
     if args.json:
