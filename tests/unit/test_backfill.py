@@ -227,3 +227,29 @@ def test_the_state_round_trips_and_refuses_another_files(tmp_path: Path) -> None
     assert states.load(tmp_path / "none.json", sha256="cd" * 32, topic="t", file="y").position is None
     with pytest.raises(ConfigError, match="--restart"):
         states.load(path, sha256="cd" * 32, topic="enrolments", file="x.avro")
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rich.console import Console
+
+    from recon.cli.backfill import _LogProgress, _TerminalProgress
+
+    lines = _LogProgress(every=0.0)
+    lines.start("x.avro", 1000, 100)
+    lines.advance(400, 1200, 3)
+    lines.refusal("record 7: nik_format: nik: 16 digits")
+    lines.stop()
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "backfill x.avro: starting at byte 100 of 1000"
+    assert err[1].startswith("backfill x.avro: 50%, 1200 records sent, 3 refused, ") and " ETA 0:" in err[1]
+    assert "records/s" in err[1] and err[2] == "x.avro: record 7: nik_format: nik: 16 digits"
+
+    screen = io.StringIO()
+    bar = _TerminalProgress(Console(file=screen, force_terminal=True, width=120))
+    bar.start("exports/x.avro", 1000, 0)
+    bar.advance(500, 2000, 1)
+    bar.stop()
+    shown = screen.getvalue()
+    assert "x.avro" in shown and "2,000 sent, 1 refused" in shown and "/s" in shown
