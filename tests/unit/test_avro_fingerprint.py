@@ -280,3 +280,19 @@ def test_a_version_whose_fingerprint_is_another_versions_alias_is_refused(tmp_pa
     result = CliRunner().invoke(app, ["schemas", "check", "--schemas-dir", str(schemas)])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [expected]
+
+
+def test_schemas_list_shows_each_versions_aliases_with_their_library() -> None:
+    import recon.cli.schemas  # noqa: F401  (registers the commands on the root app)
+    from recon.cli._app import app
+
+    result = CliRunner().invoke(app, ["schemas", "list", "--schemas-dir", str(REPO_SCHEMAS)])
+
+    assert result.exit_code == 0, result.output
+    header, *lines = result.output.splitlines()
+    assert header.split()[-1] == "ALIASES"
+    listed = {(line.split()[0], line.split()[1]): line.split()[-2:] for line in lines}
+    assert listed == {
+        (e["subject"], f"v{e['version']}"): [f"hamba/avro:{e['hamba']}", f"goavro:{e['goavro']}"]
+        for e in GO_FINGERPRINTS
+    }
