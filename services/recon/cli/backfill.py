@@ -33,7 +33,8 @@ def backfill(
         bool, typer.Option("--restart", help="Ignore the progress file: send the whole file again.")
     ] = False,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", min=0, help="Worker processes (default: cores - 1; 0: none).")
+        int | None,
+        typer.Option("--jobs", min=0, help="Worker processes (default: 2, or 1 on one core; 0: none)."),
     ] = None,
     rate: Annotated[
         float | None, typer.Option("--rate", min=1, help="Most records per second (spare a busy cluster).")

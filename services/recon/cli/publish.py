@@ -34,7 +34,9 @@ def publish(
     jobs: Annotated[
         int | None,
         typer.Option(
-            "--jobs", min=0, help="Worker processes preparing records (default: cores - 1; 0: none)."
+            "--jobs",
+            min=0,
+            help="Worker processes preparing records (default: 2, or 1 on one core; 0: none).",
         ),
     ] = None,
 ) -> None:
