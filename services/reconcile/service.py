@@ -231,8 +231,15 @@ class ReconcileService:
         events = self._db("read batch events", lambda: self._store.batch_events(batches))
         keys = {(e.worker_key, e.agreement_id) for e in events.enrolments}
         stored = self._db("read coverages", lambda: self._store.coverages_and_rows(keys))
-        prior = {k: cov for k, (cov, _) in stored.items()}
+        prior = {k: cov for k, (cov, _) in stored.items() if k in keys}
         merged = apply(prior, events.enrolments, utc_offset_minutes=self._s.utc_offset_minutes)
+        # Every coverage of the touched workers, as it will be stored: who is funded twice.
+        after: dict[str, dict[str, WorkerRow | None]] = {}
+        for (worker_key, agreement_id), (_, row) in stored.items():
+            after.setdefault(worker_key, {})[agreement_id] = row
+        for (worker_key, agreement_id), cov in merged.items():
+            after.setdefault(worker_key, {})[agreement_id] = to_row(cov)
+        multi = {w: len(rows) for w, rows in after.items() if len(rows) > 1}
         claim_ids = {c.claim_id for c in events.claims}
         prior_claims = self._db("read claims", lambda: self._store.claim_states(claim_ids))
         claims = apply_claims(prior_claims, events.claims, utc_offset_minutes=self._s.utc_offset_minutes)
@@ -248,9 +255,13 @@ class ReconcileService:
                 claims=claims.values(),
                 branch_activity=activity,
                 now_ms=now,
+                multiply_funded=multi,
             ),
         )
         self._count(merged.values(), {k: row for k, (_, row) in stored.items()})
+        for worker_key in multi:
+            rows = after[worker_key]
+            self._funding[worker_key] = {a: r for a, r in rows.items() if r is not None}
         for branch, ms in activity.items():
             metrics.BRANCH_LAST_EVENT.labels(branch).set(ms / 1000)
         return events.oldest_commit_ms
@@ -258,8 +269,7 @@ class ReconcileService:
     def _count(
         self, merged: Collection[WorkerCoverage], old_rows: Mapping[tuple[str, str], WorkerRow | None]
     ) -> None:
-        """Move the counts from each folded coverage's stored row to its new one, and refresh the
-        rows of the touched workers funded by two or more agreements."""
+        """Move the counts from each folded coverage's stored row to its new one."""
         off: set[str] = set()
         for cov in merged:
             region = self._regions.get(cov.agreement_id)
@@ -270,17 +280,6 @@ class ReconcileService:
                 "coverage counts disagreed with the ledger: reloading", extra={"agreement": agreement_id}
             )
             self._reload_counts(agreement_id)
-        workers = {cov.worker_key for cov in merged}
-        if workers:
-            counts = self._db(
-                "count agreements per worker", lambda: self._store.agreements_per_worker(workers)
-            )
-            multi = [k for k, n in counts.items() if n > 1]
-            if multi:
-                self._db(
-                    "read multiply funded",
-                    lambda: self._put_funding(self._store.funding_rows(multi), replace=False),
-                )
 
     def _reload_counts(self, agreement_id: str, floor: date | None = None) -> None:
         at = self._counts.floor_of(agreement_id) if floor is None else floor

@@ -106,24 +106,24 @@ class ReconcileStore:
 
     # --- coverage ------------------------------------------------------------------------------
     def coverages(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], WorkerCoverage]:
-        return {k: cov for k, (cov, _) in self.coverages_and_rows(keys).items()}
+        wanted = set(keys)
+        return {k: cov for k, (cov, _) in self.coverages_and_rows(wanted).items() if k in wanted}
 
     def coverages_and_rows(
         self, keys: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[WorkerCoverage, WorkerRow | None]]:
-        """The stored coverages of ``keys``, each with its compact row as stored (None when the
-        row columns are NULL: not enrolled, or written before migration 0004)."""
+        """Every stored coverage of the workers in ``keys`` (under any agreement, not only the
+        keys'), each with its compact row as stored (None when the row columns are NULL: not
+        enrolled, or written before migration 0004)."""
         t = tables.worker_coverage
-        wanted = set(keys)
         out: dict[tuple[str, str], tuple[WorkerCoverage, WorkerRow | None]] = {}
         with self._engine.connect() as conn:
             # By worker key alone, the primary key's leading column: SQLite does not use the index
             # for a (worker_key, agreement_id) IN (...) of row values, and would scan every coverage.
-            for chunk in _chunks(sorted({w for w, _ in wanted})):
+            for chunk in _chunks(sorted({w for w, _ in keys})):
                 for row in conn.execute(select(t).where(t.c.worker_key.in_(chunk))).mappings():
-                    if (row["worker_key"], row["agreement_id"]) in wanted:
-                        cov = coverage_from_row(row)
-                        out[cov.key] = (cov, _stored_row(row))
+                    cov = coverage_from_row(row)
+                    out[cov.key] = (cov, _stored_row(row))
         return out
 
     def iter_rows(self) -> Iterator[tuple[str, str, WorkerRow]]:
@@ -179,18 +179,6 @@ class ReconcileStore:
                     for r in conn.execute(select(t).where(t.c.worker_key.in_(chunk))).mappings()
                 )
         return out
-
-    def agreements_per_worker(self, worker_keys: Collection[str] | None = None) -> dict[str, int]:
-        """Per worker, how many agreements fund it (of ``worker_keys``; of all workers when None)."""
-        t = tables.worker_coverage
-        query = select(t.c.worker_key, func.count()).group_by(t.c.worker_key)
-        with self._engine.connect() as conn:
-            if worker_keys is None:
-                return {k: n for k, n in conn.execute(query.having(func.count() > 1))}
-            out: dict[str, int] = {}
-            for chunk in _chunks(list(worker_keys)):
-                out.update({k: n for k, n in conn.execute(query.where(t.c.worker_key.in_(chunk)))})
-            return out
 
     def coverage_backlog(self, known: Collection[str]) -> dict[str, OrphanBacklog]:
         """Per agreement id not in ``known``, how many coverages reference it and since when."""
@@ -248,15 +236,24 @@ class ReconcileStore:
         claims: Iterable[ClaimState],
         branch_activity: Mapping[str, int],
         now_ms: int,
+        multiply_funded: Mapping[str, int] | None = None,
     ) -> None:
-        """Store merged states and mark the batches folded: one transaction, lease-fenced."""
+        """Store merged states and mark the batches folded: one transaction, lease-fenced.
+
+        ``multiply_funded``: of the coverages' workers, those with two or more agreements and how
+        many, when the caller counted them (the fold did, from the coverages it read); else counted here.
+        """
         rows = [coverage_to_row(c, now_ms) for c in coverages]
         with self._writer.begin() as conn:
             self._fenced(conn, now_ms)
             self._upsert(
                 conn, tables.worker_coverage, rows, ["worker_key", "agreement_id"], keep=("first_seen_ms",)
             )
-            self._count_funders(conn, {r["worker_key"] for r in rows})
+            if multiply_funded is None:
+                self._count_funders(conn, {r["worker_key"] for r in rows})
+            else:
+                funded = [{"worker_key": w, "agreements": n} for w, n in sorted(multiply_funded.items())]
+                self._upsert(conn, tables.multiply_funded, funded, ["worker_key"])
             self._upsert(conn, tables.claim_states, [_claim_row(c, now_ms) for c in claims], ["claim_id"])
             activity = [{"branch_code": b, "last_event_ms": ms} for b, ms in branch_activity.items()]
             self._upsert(conn, tables.branch_activity, activity, ["branch_code"], newer="last_event_ms")
