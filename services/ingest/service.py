@@ -43,6 +43,7 @@ from recon.settings import Settings
 
 T = TypeVar("T")
 log = logging.getLogger("recon.ingest")
+DEAD_LETTER_SEND_SECONDS = 1.0  # while batches keep coming, dead letters are sent at least this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,8 @@ class IngestService:
         # thread-safe): the latest per partition, swapped out under the lock.
         self._committed_offsets: dict[tuple[str, int], int] = {}
         self._committed_lock = threading.Lock()
+        self._unsent: set[tuple[str, int]] = set()  # the writer's: partitions with dead letters not sent yet
+        self._sent_at = float("-inf")
 
     # --- lifecycle ---------------------------------------------------------------------------
     def run(self, *, stop: threading.Event, idle_exit: float | None = None) -> None:
@@ -221,9 +224,10 @@ class IngestService:
                 self._s.consumer_group, processed.batch, key_rotation=len(self._nik_key) - 1
             ),
         )
-        if processed.batch.outbox:
-            sources = {(m.source[0], m.source[1]) for m in processed.batch.outbox if m.source is not None}
-            self._broker_call("send dead letters", lambda: self._relay.flush(sources=sources))
+        self._unsent.update(
+            (m.source[0], m.source[1]) for m in processed.batch.outbox if m.source is not None
+        )
+        self._send_dead_letters()
         with self._committed_lock:
             self._committed_offsets.update(processed.batch.offsets)
         self._record(processed, outcome, self._clock.monotonic() - queued.started)
@@ -241,6 +245,19 @@ class IngestService:
             )
         self.health.progressed()
         metrics.LAST_PROGRESS.labels("ingest").set(self._clock.now_ms() / 1000)
+
+    def _send_dead_letters(self) -> None:
+        """Send the dead letters committed so far: at once when no other batch waits for the writer
+        (so none lingers once the stream is idle, nor past a drain before a rebalance or an exit);
+        while batches wait, every DEAD_LETTER_SEND_SECONDS, one relay round (read, send, wait for
+        the broker, mark) for several batches. Meanwhile they wait in the outbox, committed, as
+        after a crash."""
+        now = self._clock.monotonic()
+        if not self._unsent or (self._writer.held() > 1 and now - self._sent_at < DEAD_LETTER_SEND_SECONDS):
+            return
+        sources, self._unsent = self._unsent, set()
+        self._broker_call("send dead letters", lambda: self._relay.flush(sources=sources))
+        self._sent_at = now
 
     def _tell_kafka(self) -> None:
         """Commit to Kafka the offsets of the batches the writer finished (on the loop's thread)."""
