@@ -780,8 +780,13 @@ class Stages:
             started = time.perf_counter()
             try:
                 return original(*args, **kwargs)
-            finally:
-                elapsed = time.perf_counter() - started
+            finally:  # up to the last commit: the loop's poll after it waits for nothing measured
+                ended = (
+                    time.perf_counter()
+                    if self.marks.end is None
+                    else min(time.perf_counter(), self.marks.end)
+                )
+                elapsed = max(0.0, ended - started)
                 with self._lock:
                     self.seconds[label] += elapsed
                 depth[label] -= 1
