@@ -36,8 +36,9 @@ measuring process (all its threads; not the broker's or PostgreSQL's: on a busy 
 less than the wall-clock rate), and the peak RSS; then the ratios round by round, and the verdict on
 the goal (whole ingest at least half as fast as consume + decode).
 --profile: then, in this process, the SQLite and PostgreSQL ingests once more with timers around the
-service's parts (where the time goes, without a profiler's distortion), and the SQLite ingest under
-cProfile: the top 15 functions by cumulative and by own time.
+service's parts, per thread (the loop, the writer; where the time goes, without a profiler's
+distortion), and the SQLite ingest under cProfile, one profiler per thread: the top 15 functions by
+cumulative and by own time.
 --rss-events N1,N2: then the SQLite ingest once at each size (topics of their own), its peak RSS at
 each, and their ratio (the goal: flat, within 15%).
 --group 1,2,4: then the group variant (bench/_group.py): that many `recon ingest` processes in one
