@@ -142,7 +142,6 @@ def _publish(scenario: Scenario, settings: Settings, console: Console) -> tuple[
         PUBLISH_PRODUCER_OPTIONS,
         AckedSender,
         Preparing,
-        default_jobs,
     )
     from recon.kafka.clients import close_producer, make_producer
 
@@ -163,8 +162,9 @@ def _publish(scenario: Scenario, settings: Settings, console: Console) -> tuple[
     total = sum(len(records) for _, _, records in plan)
     sent = 0
     started = time.monotonic()
-    # The workers fork before the producer's and the progress bar's threads start.
-    with Preparing(spec, jobs=default_jobs(), worker=Worker(spec, catalogue)) as preparing:
+    # One worker, forked before the producer's and the progress bar's threads start: ingest and
+    # reconcile run alongside on the same cores (measured: 124 s with one worker, 156 s with two).
+    with Preparing(spec, jobs=1, worker=Worker(spec, catalogue)) as preparing:
         producer = make_producer(settings, client_id="recon-demo", **PUBLISH_PRODUCER_OPTIONS)
         try:
             with _progress(console) as progress:
