@@ -97,6 +97,20 @@ def test_line_jobs_carry_positions_a_resume_can_seek_to() -> None:
     assert resumed[0].first == 5 and resumed[0].skip == 1 and resumed[0].data[0] == b'{"n": 4}'
 
 
+def test_our_murmur2_is_kafkas_for_every_length() -> None:
+    import random
+
+    from kafka.partitioner.default import murmur2 as kafkas
+
+    from recon.backfill.jobs import murmur2
+
+    rng = random.Random(7)
+    for length in range(40):
+        for _ in range(50):
+            data = bytes(rng.randrange(256) for _ in range(length))
+            assert murmur2(data) == kafkas(data)
+
+
 def test_partitions_are_the_default_partitioners() -> None:
     from kafka.partitioner.default import DefaultPartitioner
 
