@@ -8,11 +8,11 @@ end in the dead-letter topic. Refusals never quote values (a line may hold a NIK
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from recon.avro import DecodeError, EncodeError
+from recon.avro import DecodeError, EncodeError, SchemaCatalogue
 from recon.domain.config import DomainConfig
 from recon.domain.events import Lineage, Rejection
 from recon.domain.validation import ValidationContext, validate
@@ -57,6 +57,7 @@ class Preparer:
         self._catalogue = catalogue
         self._subject = subject
         self._validate = validate_domain and subject != "alert"
+        self._encode = self._encoder(catalogue, subject)
         self._ctx = ValidationContext(config=config, now_ms=now_ms, nik_key=_THROWAWAY_KEY, agreements={})
 
     def prepare_lines(self, lines: Iterable[str]) -> Iterator[Prepared | Refusal]:
@@ -72,7 +73,7 @@ class Preparer:
         if not isinstance(record, dict):
             return Refusal(line, "json_invalid", "a line must hold one JSON object")
         try:
-            value = self._catalogue.encode(self._subject, record)
+            value = self._encode(record)
         except EncodeError as exc:
             return Refusal(line, "schema_invalid", str(exc))
         if self._validate:
@@ -80,6 +81,18 @@ class Preparer:
             if problem is not None:
                 return problem
         return Prepared(line, _key(self._subject, record), value)
+
+    @staticmethod
+    def _encoder(catalogue: Any, subject: str) -> Callable[[dict[str, Any]], bytes]:
+        """``catalogue.encode(subject, record)`` with the version looked up once, not per record."""
+        from recon.avro import MARKER
+        from recon.avro._encoder import build_encoder
+
+        if not isinstance(catalogue, SchemaCatalogue) or subject not in catalogue.subjects:
+            return lambda record: bytes(catalogue.encode(subject, record))
+        current = max(catalogue.versions(subject), key=lambda v: v.version)
+        write, header = build_encoder(current.schema), MARKER + current.fingerprint
+        return lambda record: header + write(record)
 
     def _check(self, value: bytes, line: int) -> Refusal | None:
         # Decoding back what was encoded gives validation exactly the record ingest will see

@@ -77,3 +77,16 @@ def test_agreements_are_keyed_by_agreement_id(catalogue: SchemaCatalogue) -> Non
     (out,) = preparer(catalogue, "agreement").prepare_lines([as_json(agreement_record(agreement_id="PKS-X"))])
 
     assert isinstance(out, Prepared) and out.key == b"PKS-X"
+
+
+def test_prepared_values_are_the_catalogues_encoding_with_the_current_version(
+    catalogue: SchemaCatalogue,
+) -> None:
+    record = enrolment_record(nik=valid_nik(serial=7))
+    line = as_json(record)
+
+    (out,) = preparer(catalogue).prepare_lines([line])
+
+    assert isinstance(out, Prepared)
+    assert out.value == catalogue.encode("enrolment", json.loads(line))
+    assert catalogue.decode(out.value).version == max(v.version for v in catalogue.versions("enrolment"))
