@@ -267,3 +267,22 @@ def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise(
     bar.stop()
     shown = screen.getvalue()
     assert "x.avro" in shown and "2,000 sent, 1 refused" in shown and "/s" in shown
+
+
+def test_a_broker_that_does_not_acknowledge_in_time_is_one_clear_error() -> None:
+    from kafka.errors import KafkaTimeoutError
+
+    class Silent(FakeProducer):
+        def flush(self, timeout: float | None = None) -> None:
+            raise KafkaTimeoutError("no")
+
+    producer = Silent()
+    sender = AckedSender(producer, "t")
+    sender.send(job(1, 2, 0), outcome(1, [0, 1], []))
+    producer.futures[0].is_done = True
+
+    with pytest.raises(
+        PermanentFault, match=r"did not acknowledge 1 of the records sent within 60 s \(1 were\)"
+    ):
+        sender.drain(timeout=60)
+    assert sender.position == Position(0, 1, 1, 1)

@@ -207,7 +207,16 @@ class AckedSender:
 
     def drain(self, timeout: float | None = None) -> None:
         """Wait (flush) until everything sent is acknowledged or failed, then settle."""
-        self._producer.flush(timeout=timeout)
+        from kafka.errors import KafkaTimeoutError
+
+        try:
+            self._producer.flush(timeout=timeout)
+        except KafkaTimeoutError:
+            self.settle()
+            raise PermanentFault(
+                f"the broker did not acknowledge {self.sent - self.acknowledged} of the records sent within "
+                f"{timeout or 0:.0f} s ({self.acknowledged} were): is it up? A rerun resends only the rest"
+            ) from None
         self.settle()
 
     def _refused(self, tracked: _Tracked, i: int, error: BaseException | None) -> None:
