@@ -708,6 +708,7 @@ def timed_parts(service: Any) -> tuple[dict[str, float], float, float, GcClock]:
         "ledger": service._ledger,
         "counts": service._counts,
         "service": module,
+        "svc": service,
     }
     seconds: Counter[str] = Counter()
     undo: list[Callable[[], None]] = []
