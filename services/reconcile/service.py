@@ -56,6 +56,7 @@ from reconcile.store import LeaseLost, ReconcileStore
 T = TypeVar("T")
 log = logging.getLogger("recon.reconcile")
 ALERT = "alert"
+MIN_DRAIN_SECONDS, MAX_DRAIN_SECONDS = 0.25, 2.0  # how long one round folds before it evaluates
 RECENT_REPORTS = timedelta(days=62)  # branch reports this recent share the counts' one floor date
 
 
@@ -94,6 +95,7 @@ class ReconcileService:
         self._regions: dict[str, str] = {}  # agreement id -> region code, as last read
         self._leader = False
         self._last_full = float("-inf")
+        self._last_eval_seconds = 0.0
         self.last: Evaluation | None = None  # swapped whole after each evaluation (the status page reads it)
         self.health = Health(stall_after_seconds=settings.stall_after_seconds, now=clock.monotonic)
 
@@ -210,9 +212,15 @@ class ReconcileService:
         return dataclasses.replace(evaluation, alerts=self._alerts, changes=()), pending
 
     # --- 1. fold ------------------------------------------------------------------------------------
-    def _drain(self, budget_seconds: float = 2.0) -> int:
+    def _drain(self, budget_seconds: float | None = None) -> int:
         """Fold pending batches until none is left (or the time budget is spent), so one evaluation
-        covers them all and the backlog cannot outgrow the loop. Returns the oldest commit folded."""
+        covers them all and the backlog cannot outgrow the loop. Returns the oldest commit folded.
+
+        The budget, by default, is as long as the last evaluation took (within 0.25-2 s): under a
+        steady stream folding and evaluating take turns in equal measure, so an event waits about one
+        fold round and one evaluation for its alert, at any ledger size."""
+        if budget_seconds is None:
+            budget_seconds = min(MAX_DRAIN_SECONDS, max(MIN_DRAIN_SECONDS, self._last_eval_seconds))
         oldest = 0
         deadline = self._clock.monotonic() + budget_seconds
         while True:
@@ -303,7 +311,8 @@ class ReconcileService:
                 self._relay_call("publish alerts", self._relay.flush)
         self.last = evaluation
         self._last_full = self._clock.monotonic()
-        self._record(evaluation, oldest_commit_ms, self._clock.monotonic() - started)
+        self._last_eval_seconds = self._clock.monotonic() - started
+        self._record(evaluation, oldest_commit_ms, self._last_eval_seconds)
         return len(evaluation.changes)
 
     def evaluate(self, now_ms: int) -> Evaluation:
