@@ -92,7 +92,7 @@ class Preparer:
             return lambda record: bytes(catalogue.encode(subject, record))
         current = max(catalogue.versions(subject), key=lambda v: v.version)
         write, header = build_encoder(current.schema), MARKER + current.fingerprint
-        return lambda record: header + write(record)
+        return lambda record: write(record, header)
 
     def _check(self, value: bytes, line: int) -> Refusal | None:
         # Decoding back what was encoded gives validation exactly the record ingest will see

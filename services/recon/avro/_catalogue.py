@@ -10,13 +10,13 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from recon.avro._decoder import DEFAULT_MAX_ITEMS, DatumReader, build_reader
-from recon.avro._encoder import build_encoder
+from recon.avro._encoder import Encoder, build_encoder
 from recon.avro._errors import DecodeError, EncodeError, SchemaError
 from recon.avro._files import SchemaVersion, scan
 
@@ -88,7 +88,7 @@ class SchemaCatalogue:
                 self._by_fingerprint[alias.fingerprint] = writer
         if problems:
             raise SchemaError(problems)
-        self._encoders: dict[tuple[str, int], Callable[[object], bytes]] = {}
+        self._encoders: dict[tuple[str, int], Encoder] = {}
 
     @classmethod
     def load(
@@ -178,7 +178,7 @@ class SchemaCatalogue:
         encoder = self._encoders.get(key)
         if encoder is None:
             encoder = self._encoders.setdefault(key, build_encoder(target.schema))
-        return MARKER + target.fingerprint + encoder(record)
+        return encoder(record, MARKER + target.fingerprint)
 
     def _version(self, subject: str, version: int | None) -> SchemaVersion:
         candidates = self.versions(subject)
