@@ -41,7 +41,7 @@ from recon.ledger._rotate import check_rotation
 
 KINDS = ("enrolment", "claim", "agreement", "branch_totals")
 _KEEP_ROWCOUNT = {"preserve_rowcount": True}
-_SQLITE_ROWS_PER_INSERT = (1024, 128, 16, 1)  # rows per INSERT on SQLite, largest first (and the ? limit)
+_SQLITE_ROWS_PER_INSERT = (1024, 256, 64, 16, 4, 1)  # rows per INSERT on SQLite, largest first
 
 
 @dataclass(frozen=True, slots=True)
