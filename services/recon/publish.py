@@ -14,8 +14,8 @@ from typing import Any
 
 from recon.avro import DecodeError, EncodeError, SchemaCatalogue
 from recon.domain.config import DomainConfig
-from recon.domain.events import Lineage, Rejection
-from recon.domain.validation import ValidationContext, validate
+from recon.domain.events import Rejection
+from recon.domain.validation import RowValidator, ValidationContext
 from recon.settings import Settings
 
 _KEY_FIELDS: dict[str, tuple[str, ...]] = {
@@ -27,6 +27,9 @@ _KEY_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # Only for pass/fail here: the real worker key is computed by ingest with the configured secret.
 _THROWAWAY_KEY = b"publish-side validation only, never stored"
+# Records checked by one RowValidator, which keeps the worker keys of the NIKs it saw: bounded memory,
+# and no NIK kept longer than a few thousand records.
+_RECORDS_PER_VALIDATOR = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,8 @@ class Preparer:
         self._validate = validate_domain and subject != "alert"
         self._encode = self._encoder(catalogue, subject)
         self._ctx = ValidationContext(config=config, now_ms=now_ms, nik_key=_THROWAWAY_KEY, agreements={})
+        self._rows = RowValidator(self._ctx)
+        self._checked = 0
 
     def prepare_lines(self, lines: Iterable[str]) -> Iterator[Prepared | Refusal]:
         for number, text in enumerate(lines, start=1):
@@ -107,8 +112,12 @@ class Preparer:
         """Domain validation of a record already in the reader's shape (what the decoder returns)."""
         if not self._validate:
             return None
-        lineage = Lineage("publish", 0, number, "", version)
-        result = validate(self._subject, record, lineage, self._ctx)
+        # Ingest's validation: its fast path for what it accepts, the reference for every refusal,
+        # so the decision, code and reason are those of ``validate`` (and ingest's) for every record.
+        self._checked += 1
+        if self._checked > _RECORDS_PER_VALIDATOR:
+            self._rows, self._checked = RowValidator(self._ctx), 1
+        result = self._rows.validate(self._subject, record, "publish", 0, number, "", version)
         return Refusal(number, result.code, result.reason) if isinstance(result, Rejection) else None
 
     def key(self, record: dict[str, Any]) -> bytes:
