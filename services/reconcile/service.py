@@ -17,6 +17,7 @@ of the workers funded by two or more agreements (the double-funding rule's input
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -188,8 +189,12 @@ class ReconcileService:
 
     def _put_funding(self, rows: Iterable[tuple[str, str, WorkerRow]], *, replace: bool) -> None:
         fresh: dict[str, dict[str, WorkerRow]] = {}
-        for worker_key, agreement_id, row in rows:
-            fresh.setdefault(worker_key, {})[agreement_id] = row
+        gc.disable()  # hundreds of thousands of small tuples: no collection can free any of them
+        try:
+            for worker_key, agreement_id, row in rows:
+                fresh.setdefault(worker_key, {})[agreement_id] = row
+        finally:
+            gc.enable()
         if replace:
             self._funding = fresh
         else:
