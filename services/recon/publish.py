@@ -8,9 +8,12 @@ end in the dead-letter topic. Refusals never quote values (a line may hold a NIK
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from recon.avro import DecodeError, EncodeError, SchemaCatalogue
 from recon.domain.config import DomainConfig
@@ -30,6 +33,10 @@ _THROWAWAY_KEY = b"publish-side validation only, never stored"
 # Records checked by one RowValidator, which keeps the worker keys of the NIKs it saw: bounded memory,
 # and no NIK kept longer than a few thousand records.
 _RECORDS_PER_VALIDATOR = 2_000
+# orjson reads an integer beyond 64 bits as a float (json as an int, which the encoder then refuses as
+# out of range): a line holding 19 digits in a row is left to json, as is every line orjson refuses
+# (json's error words the refusal, and json also takes NaN, 1e400 and lone surrogates).
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +79,7 @@ class Preparer:
 
     def prepare(self, line: int, text: str) -> Prepared | Refusal:
         try:
-            record = json.loads(text)
+            record = _parse(text)
         except json.JSONDecodeError as exc:
             return Refusal(line, "json_invalid", f"not valid JSON ({exc.msg} at column {exc.colno})")
         if not isinstance(record, dict):
@@ -123,6 +130,17 @@ class Preparer:
     def key(self, record: dict[str, Any]) -> bytes:
         """The message key of a record of this subject (the worker's NIK, the agreement id...)."""
         return _key(self._subject, record)
+
+
+def _parse(text: str) -> Any:
+    """``json.loads(text)``, the same value or the same error, through orjson (3x faster) when that
+    cannot differ."""
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def _key(subject: str, record: dict[str, Any]) -> bytes:
