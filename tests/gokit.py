@@ -13,19 +13,19 @@ examples/go-producer/README.md.
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import hashlib
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
+import buildcache
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "go-producer"
 SCHEMAS = REPO / "schemas"
 BINARY_NAME = "go-producer"
-_HINT = "install Go 1.26 or later (https://go.dev/dl/) and put `go` on PATH"
+_HINT = "install Go 1.26 or later and put `go` on PATH"
 
 
 class GoKitError(RuntimeError):
@@ -39,16 +39,7 @@ def source_files(example: Path = EXAMPLE) -> list[Path]:
 
 def source_digest(example: Path = EXAMPLE) -> str:
     """SHA-256 over the source files (names and contents): the cache key."""
-    digest = hashlib.sha256()
-    for path in source_files(example):
-        digest.update(path.name.encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rentan-recon"
+    return buildcache.source_digest(example, source_files(example))
 
 
 def _require(tool: str) -> str:
@@ -61,21 +52,11 @@ def _require(tool: str) -> str:
 @functools.cache
 def go_producer(example: Path = EXAMPLE) -> Path:
     """The example's binary, built by ``go build -trimpath`` when its sources changed."""
-    root = _cache_root()
-    binary = root / f"go-producer-{source_digest(example)[:16]}" / BINARY_NAME
-    if binary.is_file():
-        return binary
-    go = _require("go")
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / "go-producer.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if binary.is_file():  # another process built it while we waited
-            return binary
-        binary.parent.mkdir(parents=True, exist_ok=True)
-        partial = binary.with_suffix(".partial")
+
+    def build(partial: Path) -> None:
         env = {**os.environ, "GOFLAGS": "-mod=readonly", "GOWORK": "off"}
         done = subprocess.run(
-            [go, "build", "-trimpath", "-o", str(partial), "."],
+            [_require("go"), "build", "-trimpath", "-o", str(partial), "."],
             cwd=example,
             env=env,
             capture_output=True,
@@ -86,8 +67,8 @@ def go_producer(example: Path = EXAMPLE) -> Path:
         if done.returncode != 0:
             output = (done.stdout + done.stderr).strip()[-3000:]
             raise GoKitError(f"go build of {example} failed (is the Go module proxy reachable?):\n{output}")
-        partial.rename(binary)  # atomic: a binary at its final path is always complete
-    return binary
+
+    return buildcache.cached_build("go-producer", source_digest(example), BINARY_NAME, build)
 
 
 def run_go_producer(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

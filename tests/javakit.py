@@ -12,14 +12,13 @@ examples/java-producer/README.md.
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+import buildcache
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "java-producer"
@@ -34,17 +33,8 @@ class JavaKitError(RuntimeError):
 
 def source_digest(example: Path = EXAMPLE) -> str:
     """SHA-256 over the pom and every file under src/ (paths and contents): the cache key."""
-    digest = hashlib.sha256()
     files = [example / "pom.xml", *sorted(p for p in (example / "src").rglob("*") if p.is_file())]
-    for path in files:
-        digest.update(path.relative_to(example).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rentan-recon"
+    return buildcache.source_digest(example, files)
 
 
 def _require(tool: str) -> str:
@@ -57,23 +47,16 @@ def _require(tool: str) -> str:
 @functools.cache
 def java_producer_jar(example: Path = EXAMPLE) -> Path:
     """The example's runnable jar, built by ``mvn -q -B package`` when its sources changed."""
-    root = _cache_root()
-    jar = root / f"java-producer-{source_digest(example)[:16]}" / JAR_NAME
-    if jar.is_file():
-        return jar
-    mvn = _require("mvn")
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / "java-producer.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if jar.is_file():  # another process built it while we waited
-            return jar
-        with tempfile.TemporaryDirectory(prefix="java-producer-build-", dir=root) as tmp:
-            build = Path(tmp)
-            shutil.copy2(example / "pom.xml", build / "pom.xml")
-            shutil.copytree(example / "src", build / "src")
+
+    def build(partial: Path) -> None:
+        mvn = _require("mvn")
+        with tempfile.TemporaryDirectory(prefix="java-producer-build-", dir=partial.parent) as tmp:
+            work = Path(tmp)
+            shutil.copy2(example / "pom.xml", work / "pom.xml")
+            shutil.copytree(example / "src", work / "src")
             done = subprocess.run(
                 [mvn, "-q", "-B", "-Dstyle.color=never", "package"],
-                cwd=build,
+                cwd=work,
                 capture_output=True,
                 text=True,
                 check=False,
@@ -83,11 +66,9 @@ def java_producer_jar(example: Path = EXAMPLE) -> Path:
                 raise JavaKitError(
                     f"mvn package of {example} failed (is Maven Central reachable?):\n{output}"
                 )
-            jar.parent.mkdir(parents=True, exist_ok=True)
-            partial = jar.with_suffix(".partial")
-            shutil.copy2(build / "target" / JAR_NAME, partial)
-            partial.rename(jar)  # atomic: a jar at its final path is always complete
-    return jar
+            shutil.copy2(work / "target" / JAR_NAME, partial)
+
+    return buildcache.cached_build("java-producer", source_digest(example), JAR_NAME, build)
 
 
 def run_java_producer(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
