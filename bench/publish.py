@@ -431,7 +431,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.json:
         OUT = sys.stderr
-    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp, contextlib.ExitStack() as stack:
         folder = Path(tmp)
         bootstrap = os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS") or start_broker(stack, folder)
         log(f"broker at {bootstrap}; writing {args.events:,} events")
