@@ -306,3 +306,31 @@ def test_publish_with_workers_sends_in_file_order_to_the_default_partitioners_pa
         if i != 4321:
             one, two = where[f"e-{i}"], where[f"e-{i}-b"]
             assert one[0] == two[0] and one[1] < two[1], "one worker's events stay in file order"
+
+
+def test_a_truncated_java_written_file_sends_the_blocks_before_the_break_and_nothing_after(
+    env: dict[str, str], topic_names: Any, tmp_path: Path
+) -> None:
+    from javakit import run_java_producer
+    from recon.avro._container import read_blocks, read_header
+
+    path = tmp_path / "java-enrolments.avro"
+    done = run_java_producer(
+        "write-container", "--schemas", str(SCHEMAS), "--subject", "enrolment", "--version", "2",
+        "--codec", "null", "--count", "3000", "--out", str(path), "--seed", "3",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    with path.open("rb") as stream:
+        blocks = list(read_blocks(stream, read_header(stream, SchemaCatalogue.load(SCHEMAS))))
+    assert len(blocks) >= 3  # Avro Java's DataFileWriter cuts blocks by size (64 KB)
+    before = blocks[0].count + blocks[1].count
+    path.write_bytes(path.read_bytes()[: blocks[2].offset + 30])
+
+    result = run_recon(env, "backfill", str(path), "--state-dir", str(tmp_path / "state"))
+
+    assert result.returncode == 4, result.stderr[-2000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"recon: {path}: block 3: the file ends inside the block"), line
+    assert f"nothing of that block was sent, {before} records before it were" in line
+    assert event_ids(topic_names, topic_names.enrolments, expect=before) == Counter(written[:before])
