@@ -63,7 +63,6 @@ import pstats
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -349,16 +348,8 @@ def _ledger_facts(url: str) -> dict[str, int]:
 # --- the environment: broker, PostgreSQL, topics, databases -------------------------------------------------
 
 
-def free_ports(count: int) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
 def start_broker(stack: contextlib.ExitStack, folder: Path) -> str:
-    from recon.broker import LocalBroker
+    from recon.broker import LocalBroker, free_ports
 
     port, controller_port = free_ports(2)
     broker = LocalBroker(home=folder / "kafka", port=port, controller_port=controller_port)
@@ -372,6 +363,8 @@ def start_postgres(stack: contextlib.ExitStack) -> tuple[str, Path]:
     folder = tempfile.mkdtemp(prefix="recon-bench-pg-")
     stack.callback(shutil.rmtree, folder, True)
     stack.callback(_postgres_sh, "stop", folder)
+    from recon.broker import free_ports
+
     env = {**os.environ, "RECON_PG_PORT": str(free_ports(1)[0])}
     return _postgres_sh("start", folder, env=env).splitlines()[-1], Path(folder)
 

@@ -37,7 +37,6 @@ import os
 import pickle
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -67,16 +66,8 @@ def say(message: str = "") -> None:
 # --- setup ----------------------------------------------------------------------------------------
 
 
-def free_ports(count: int) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
 def start_broker(stack: contextlib.ExitStack, folder: Path) -> str:
-    from recon.broker import LocalBroker
+    from recon.broker import LocalBroker, free_ports
 
     port, controller_port = free_ports(2)
     broker = LocalBroker(home=folder / "kafka", port=port, controller_port=controller_port)

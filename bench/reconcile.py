@@ -64,7 +64,6 @@ import random
 import re
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -1077,6 +1076,8 @@ def start_postgres(stack: contextlib.ExitStack) -> str:
     # Not under our temporary folder: postgres.sh chowns its folder to `postgres`, who must reach it.
     pg_folder = tempfile.mkdtemp(prefix="recon-bench-pg-")
     stack.callback(shutil.rmtree, pg_folder, True)
+    from recon.broker import free_ports
+
     env = {**os.environ, "RECON_PG_PORT": str(free_ports(1)[0])}
 
     def sh(*argv: str) -> str:
@@ -1092,16 +1093,8 @@ def start_postgres(stack: contextlib.ExitStack) -> str:
 # --- part 2: event-to-alert latency ---------------------------------------------------------------------
 
 
-def free_ports(count: int) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
 def start_broker(stack: contextlib.ExitStack, folder: Path) -> str:
-    from recon.broker import LocalBroker
+    from recon.broker import LocalBroker, free_ports
 
     port, controller_port = free_ports(2)
     broker = LocalBroker(home=folder / "kafka", port=port, controller_port=controller_port)

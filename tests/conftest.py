@@ -17,10 +17,8 @@ Tests under ``tests/integration/`` are marked ``integration`` even when they for
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -31,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from recon.broker import free_ports  # re-exported: tests import it from here
+
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_SH = REPO / "scripts" / "postgres.sh"
 
@@ -40,15 +40,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if integration in item.path.parents:
             item.add_marker(pytest.mark.integration)
-
-
-def free_ports(count: int = 1) -> list[int]:
-    """Ports free on 127.0.0.1 right now (all held open together, so they differ)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 # --- Kafka ---

@@ -266,6 +266,16 @@ def _complete(marker: Path, digest: str, lib: Path) -> bool:
     return marker.is_file() and marker.read_text() == digest and lib.is_dir()
 
 
+def free_ports(count: int = 1) -> list[int]:
+    """Ports free on 127.0.0.1 right now (all held open together, so they differ): for a throwaway
+    broker, PostgreSQL or HTTP server in tests and benchmarks."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LocalBroker:
     """A single-node KRaft broker living in ``home``, listening on 127.0.0.1 only."""
