@@ -59,17 +59,16 @@ class _Emitter:
     def long(self, t: str, out: _Body) -> None:
         """Append the zig-zag varint of ``t`` (an int already checked to be in the long range)."""
         out(f"z = ({t} << 1) ^ ({t} >> 63)")
-        with out.block("if z < 128:"):
-            out("out.append(z)")
-        with out.block("else:"):
-            with out.block("while z > 127:"):
-                out("out.append((z & 127) | 128)")
-                out("z >>= 7")
-            out("out.append(z)")
+        self._varint_z(out)
 
     def length(self, t: str, out: _Body) -> None:
         """Append the varint of a length (never negative, so zig-zag is doubling)."""
         out(f"z = {t} << 1")
+        self._varint_z(out)
+
+    @staticmethod
+    def _varint_z(out: _Body) -> None:
+        """Append the varint of ``z`` (already zig-zagged), one byte inline for the common small case."""
         with out.block("if z < 128:"):
             out("out.append(z)")
         with out.block("else:"):
