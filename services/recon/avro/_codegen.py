@@ -77,15 +77,13 @@ class Generated:
     soft: list[str]
 
 
-class _Emitter:
-    def __init__(self, writer: Node, reader: Node, max_items: int) -> None:
-        self.max_items = max_items
+class Names:
+    """What both generators (this decoder's and _encodegen's encoder) share: fresh identifiers, the
+    constants the source refers to by them, and the helper functions emitted so far."""
+
+    def __init__(self) -> None:
         self.constants: dict[str, object] = {}
         self.functions: list[str] = []
-        self.hard: list[str] = []
-        self.soft: list[str] = []
-        self._recursive = recursive_records(writer) | recursive_records(reader)
-        self._record_functions: dict[tuple[int, int], str] = {}
         self._count = 0
 
     def name(self, prefix: str) -> str:
@@ -96,6 +94,16 @@ class _Emitter:
         name = self.name(prefix)
         self.constants[name] = value
         return name
+
+
+class _Emitter(Names):
+    def __init__(self, writer: Node, reader: Node, max_items: int) -> None:
+        super().__init__()
+        self.max_items = max_items
+        self.hard: list[str] = []
+        self.soft: list[str] = []
+        self._recursive = recursive_records(writer) | recursive_records(reader)
+        self._record_functions: dict[tuple[int, int], str] = {}
 
     # --- dispatch ---------------------------------------------------------------------------
 

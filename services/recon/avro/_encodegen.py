@@ -13,7 +13,7 @@ branch that refuses leaves no bytes behind.
 
 from __future__ import annotations
 
-from recon.avro._codegen import _Body
+from recon.avro._codegen import Names, _Body
 from recon.avro._defaults import INT_MAX, INT_MIN, LONG_MAX, LONG_MIN, TS_MAX_MILLIS, TS_MIN_MILLIS
 from recon.avro._nodes import Array, Enum, Fixed, Map, Node, Primitive, Record, Union, short_name
 from recon.avro._resolve import recursive_records
@@ -30,23 +30,12 @@ def zigzag(value: int) -> bytes:
     return bytes(out)
 
 
-class _Emitter:
+class _Emitter(Names):
     def __init__(self, root: Node) -> None:
-        self.constants: dict[str, object] = {}
-        self.functions: list[str] = []
+        super().__init__()
         self._recursive = recursive_records(root)
         self._record_functions: dict[tuple[int, str], str] = {}
         self._open: dict[int, str] = {}  # records being generated: a reference back is a call
-        self._count = 0
-
-    def name(self, prefix: str) -> str:
-        self._count += 1
-        return f"{prefix}{self._count}"
-
-    def constant(self, value: object, prefix: str = "_k") -> str:
-        name = self.name(prefix)
-        self.constants[name] = value
-        return name
 
     @staticmethod
     def refuse(out: _Body, path: str, rule: str, kind_of: str | None = None) -> None:
