@@ -38,7 +38,7 @@ SERVER_LOG_PATTERNS = {
     "errors": re.compile(r"\b(ERROR|FATAL|PANIC):\s"),
 }
 # The last line `recon ingest` logs before it subscribes (ingest.bootstrap.run, HTTP off: port 0).
-SUBSCRIBED = "http endpoint off (port 0)"
+SUBSCRIBED = "ledger writer process ready"  # logged just before the subscribe
 # Server settings the bench turns on (ALTER SYSTEM, then pg_reload_conf) so lock waits show in the log.
 SERVER_SETTINGS = {"log_lock_waits": "on", "deadlock_timeout": "100ms"}
 
@@ -217,10 +217,8 @@ class Child:
     _read: int = 0
 
     def cpu_now(self) -> float | None:
-        try:
-            return cpu_seconds_from_stat(Path(f"/proc/{self.proc.pid}/stat").read_text())
-        except (OSError, ValueError, IndexError):
-            return None
+        """Its CPU and its ledger writer process's (a child of its own) so far."""
+        return process_cpu(self.proc.pid, with_children=True)
 
     def watch(self) -> None:
         """Note its CPU when its log first shows SUBSCRIBED: imports and building done, joining next."""

@@ -9,6 +9,7 @@ from importlib.metadata import version
 
 from ingest.pipeline import Processor
 from ingest.service import IngestService
+from ingest.writer_process import LedgerWriterProcess
 from recon import metrics
 from recon.avro import SchemaCatalogue
 from recon.clock import Clock, SystemClock
@@ -49,7 +50,8 @@ def run(settings: Settings, *, stop: threading.Event, idle_exit: float | None) -
 def build(settings: Settings, *, clock: Clock | None = None) -> IngestService:
     clock = clock or SystemClock()
     client_id = f"recon-ingest-{socket.gethostname()}-{os.getpid()}"
-    ledger = Ledger(create_engine_for(settings.database_url_with_password()))
+    url = settings.database_url_with_password()
+    ledger = Ledger(create_engine_for(url))
     catalogue = SchemaCatalogue.load(settings.schemas_dir, max_message_bytes=settings.max_message_bytes)
     consumer = make_consumer(
         settings,
@@ -74,5 +76,11 @@ def build(settings: Settings, *, clock: Clock | None = None) -> IngestService:
         max_message_bytes=settings.max_message_bytes,
     )
     return IngestService(
-        settings=settings, ledger=ledger, consumer=consumer, processor=processor, relay=relay, clock=clock
+        settings=settings,
+        ledger=ledger,
+        consumer=consumer,
+        processor=processor,
+        relay=relay,
+        clock=clock,
+        writes=LedgerWriterProcess(url),
     )

@@ -1,5 +1,5 @@
-"""The ingest loop: poll a batch, process it, queue it for the writer thread; the writer commits
-effects and offsets together; then Kafka is told.
+"""The ingest loop: poll a batch, process it, queue it for the writer thread; the writer has the
+ledger writer process (ingest.writer_process) commit effects and offsets together; then Kafka is told.
 
 Checkpoint order (and what a restart does if the process dies after each step; docs/architecture.md):
 1. poll                              -> nothing written; the batch is read again.
@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from ingest.guard import DeadLetterGuard
 from ingest.pipeline import Processed, Processor, RawMessage
 from ingest.writer import BatchWriter
+from ingest.writer_process import LedgerWriterProcess
 from recon import metrics
 from recon.clock import Clock
 from recon.domain.validation import ValidationContext
@@ -66,9 +67,11 @@ class IngestService:
         processor: Processor,
         relay: OutboxRelay,
         clock: Clock,
+        writes: LedgerWriterProcess,
     ) -> None:
         self._s = settings
-        self._ledger = ledger
+        self._ledger = ledger  # this process's reads: offsets, agreements, the outbox
+        self._writes = writes  # batches, in a process of its own
         self._consumer = consumer
         self._processor = processor
         self._relay = relay
@@ -129,6 +132,8 @@ class IngestService:
         self._ledger_call("check the key chain", lambda: check_key_chain(self._ledger.engine, self._nik_key))
         self._writer.start()
         try:
+            self._writes.wait_ready()  # spawned here; before joining: if it cannot start, we stop unjoined
+            log.info("ledger writer process ready", extra={"pid": self._writes.pid})
             self._consumer.subscribe(list(self._s.data_topics()), listener=Listener())
             last_message = self._clock.monotonic()
             while not stop.is_set():
@@ -166,6 +171,7 @@ class IngestService:
                 self._writer.drain()
         finally:
             self._writer.close()
+            self._writes.close()
         self._tell_kafka()
 
     def _on_assigned(self, assigned: Sequence[Any]) -> None:
@@ -220,7 +226,7 @@ class IngestService:
         processed = queued.processed
         outcome = self._ledger_call(
             "write the batch to the ledger",
-            lambda: self._ledger.write_batch(
+            lambda: self._writes.write_batch(
                 self._s.consumer_group, processed.batch, key_rotation=len(self._nik_key) - 1
             ),
         )

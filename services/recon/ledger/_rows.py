@@ -53,7 +53,8 @@ class RowCodec(Generic[E]):
 
     ``row_type``: the domain's row form of the event (``EnrolmentRow``, ``ClaimRow``), which the
     ingest hot path builds directly; such an item is already the row minus ``ingested_at_ms`` (and
-    ``batch_id``), so ``rows`` only appends those.
+    ``batch_id``), so ``rows`` only appends those. A plain tuple is taken as such a row too (the
+    ingest's writer process receives them so: ingest.writer_process).
     """
 
     table: Table
@@ -78,7 +79,7 @@ class RowCodec(Generic[E]):
         out: list[Row] = []
         append = out.append
         for event in events:
-            if type(event) is row_type:
+            if type(event) is row_type or type(event) is tuple:  # the row already (tuple: as pickled)
                 append(event + tail)
             elif self.batched:
                 append((*to_row(event, ingested_at_ms), batch_id))  # type: ignore[arg-type]

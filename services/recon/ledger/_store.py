@@ -76,7 +76,8 @@ class Batch:
 
     ``offsets`` maps (topic, partition) to the next offset to read: the offset after the last
     record of that partition the batch accounts for (stored, or routed to the outbox).
-    Enrolments and claims may be events or their rows (what the ingest hot path builds).
+    Enrolments and claims may be events or their rows (what the ingest hot path builds), or those
+    rows as plain tuples (what the ingest's writer process receives).
     """
 
     enrolments: Sequence[EnrolmentEvent | EnrolmentRow] = ()
