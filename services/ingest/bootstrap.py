@@ -58,7 +58,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> IngestService:
         group_id=settings.consumer_group,
         client_id=client_id,
         session_timeout_ms=10_000,
-        heartbeat_interval_ms=3_000,
+        heartbeat_interval_ms=1_000,  # a rebalance reaches every member within a second
         max_poll_interval_ms=300_000,
     )
     relay = OutboxRelay(
