@@ -128,8 +128,9 @@ class LedgerWriterProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 code = self._proc.wait(timeout=STOP_SECONDS)
         return PermanentFault(
-            f"the ledger writer process stopped (exit code {code}): its batch was not committed; "
-            "see the lines it logged above, then restart `recon ingest` (the ledger's offsets resume it)"
+            f"the ledger writer process stopped (exit code {code}): the batch it held is in the ledger "
+            "whole or not at all; see the lines it logged above, then restart `recon ingest` (it "
+            "resumes from the ledger's offsets)"
         )
 
 
