@@ -38,7 +38,7 @@ SERVER_LOG_PATTERNS = {
     "errors": re.compile(r"\b(ERROR|FATAL|PANIC):\s"),
 }
 # The last line `recon ingest` logs before it subscribes (ingest.bootstrap.run, HTTP off: port 0).
-SUBSCRIBED = "ledger writer process ready"  # logged just before the subscribe
+SUBSCRIBED = "ledger writer ready"  # logged just before the subscribe
 # Server settings the bench turns on (ALTER SYSTEM, then pg_reload_conf) so lock waits show in the log.
 SERVER_SETTINGS = {"log_lock_waits": "on", "deadlock_timeout": "100ms"}
 

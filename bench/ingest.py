@@ -47,6 +47,8 @@ each, and their ratio (the goal: flat, within 15%).
 consumer group on an enrolments topic of 8 partitions, into one PostgreSQL database: combined events/s,
 CPU per event, rebalance time, the server's lock waits, deadlocks and WAL, and lost or duplicated
 events (any stops the bench).
+--writer thread: every service run with RECON_INGEST_WRITER=thread (the writer thread writes in the
+service's own interpreter) instead of the default ledger writer process.
 --json: the human report goes to stderr, and stdout gets one JSON object with the run's figures.
 """
 
@@ -409,6 +411,7 @@ class Bench:
     partitions: int = PARTITIONS
     kinds: list[str] = field(default_factory=list)  # per produced message, its outcome
     invalid_values: set[bytes] = field(default_factory=set)  # what the dead-letter topic must hold
+    writer: str = "process"  # RECON_INGEST_WRITER of every service run (--writer)
 
     def valid_ids(self) -> list[str]:
         return [event_id(i) for i, kind in enumerate(self.kinds) if kind == "valid"]
@@ -422,6 +425,7 @@ class Bench:
             "topic_partitions": self.partitions,
             "nik_hash_key": NIK_KEY,
             "batch_max_records": BATCH,
+            "ingest_writer": self.writer,
             **extra,
         }
 
@@ -977,6 +981,12 @@ def main() -> None:
         "--group", metavar="P1,P2,..", help="then P `recon ingest` processes in one group into one PostgreSQL"
     )
     parser.add_argument("--group-runs", type=int, help="rounds of the group variant (default: --runs)")
+    parser.add_argument(
+        "--writer",
+        choices=("process", "thread"),
+        default="process",
+        help="RECON_INGEST_WRITER of the services measured (default: process)",
+    )
     parser.add_argument("--json", action="store_true", help="report on stderr; one JSON object on stdout")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1009,7 +1019,7 @@ def main() -> None:
             print(f"PostgreSQL {summary['machine']['postgresql']}")
         prefix = f"bench{uuid.uuid4().hex[:6]}-"
         if variants:
-            bench = Bench(bootstrap, prefix, folder, postgres, timeout=args.timeout)
+            bench = Bench(bootstrap, prefix, folder, postgres, timeout=args.timeout, writer=args.writer)
             if external:
                 stack.callback(delete_topics, bench)
             log(f"broker {bootstrap}; producing {args.events:,} enrolment events")
@@ -1075,7 +1085,9 @@ def rss_scaling(
     """The SQLite ingest once per size, on topics of its own; peak RSS of each and the ratio."""
     runs = []
     for size in sizes:
-        bench = Bench(bootstrap, f"{prefix}rss{size}-", folder, None, timeout=args.timeout)
+        bench = Bench(
+            bootstrap, f"{prefix}rss{size}-", folder, None, timeout=args.timeout, writer=args.writer
+        )
         if os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS"):
             stack.callback(delete_topics, bench)
         log(f"RSS scaling: producing {size:,} enrolment events")
@@ -1126,7 +1138,13 @@ def group_variant(
     group = bench_module("_group")
     url, pg_folder = postgres
     bench = Bench(
-        bootstrap, f"{prefix}group-", folder, url, timeout=args.timeout, partitions=GROUP_PARTITIONS
+        bootstrap,
+        f"{prefix}group-",
+        folder,
+        url,
+        timeout=args.timeout,
+        partitions=GROUP_PARTITIONS,
+        writer=args.writer,
     )
     if os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS"):
         stack.callback(delete_topics, bench)

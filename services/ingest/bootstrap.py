@@ -9,7 +9,7 @@ from importlib.metadata import version
 
 from ingest.pipeline import Processor
 from ingest.service import IngestService
-from ingest.writer_process import LedgerWriterProcess
+from ingest.writer_process import InProcessWrites, LedgerWriterProcess
 from recon import metrics
 from recon.avro import SchemaCatalogue
 from recon.clock import Clock, SystemClock
@@ -82,5 +82,5 @@ def build(settings: Settings, *, clock: Clock | None = None) -> IngestService:
         processor=processor,
         relay=relay,
         clock=clock,
-        writes=LedgerWriterProcess(url),
+        writes=LedgerWriterProcess(url) if settings.ingest_writer == "process" else InProcessWrites(ledger),
     )

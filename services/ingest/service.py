@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from ingest.guard import DeadLetterGuard
 from ingest.pipeline import Processed, Processor, RawMessage
 from ingest.writer import BatchWriter
-from ingest.writer_process import LedgerWriterProcess
+from ingest.writer_process import BatchWrites
 from recon import metrics
 from recon.clock import Clock
 from recon.domain.validation import ValidationContext
@@ -67,11 +67,11 @@ class IngestService:
         processor: Processor,
         relay: OutboxRelay,
         clock: Clock,
-        writes: LedgerWriterProcess,
+        writes: BatchWrites,
     ) -> None:
         self._s = settings
         self._ledger = ledger  # this process's reads: offsets, agreements, the outbox
-        self._writes = writes  # batches, in a process of its own
+        self._writes = writes  # batches: in a process of its own, or on the writer thread
         self._consumer = consumer
         self._processor = processor
         self._relay = relay
@@ -132,8 +132,8 @@ class IngestService:
         self._ledger_call("check the key chain", lambda: check_key_chain(self._ledger.engine, self._nik_key))
         self._writer.start()
         try:
-            self._writes.wait_ready()  # spawned here; before joining: if it cannot start, we stop unjoined
-            log.info("ledger writer process ready", extra={"pid": self._writes.pid})
+            self._writes.wait_ready()  # a process spawned here; if it cannot start, we stop unjoined
+            log.info("ledger writer ready", extra={"writer": self._s.ingest_writer, "pid": self._writes.pid})
             self._consumer.subscribe(list(self._s.data_topics()), listener=Listener())
             last_message = self._clock.monotonic()
             while not stop.is_set():

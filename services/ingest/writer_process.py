@@ -34,7 +34,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 from recon.errors import PermanentFault
 from recon.ledger import Batch, BatchOutcome, Ledger, create_engine_for
@@ -45,8 +45,49 @@ STOP_SECONDS = 10.0
 _PR_SET_PDEATHSIG = 1
 
 
+class BatchWrites(Protocol):
+    """Where IngestService's writer thread sends its batches (``RECON_INGEST_WRITER``)."""
+
+    @property
+    def pid(self) -> int | None:
+        """The process that writes, when it is not this one."""
+
+    def start(self) -> None: ...
+    def wait_ready(self) -> None: ...
+    def write_batch(
+        self, group_id: str, batch: Batch, *, key_rotation: int | None = None
+    ) -> BatchOutcome: ...
+    def close(self) -> None: ...
+
+
+class InProcessWrites:
+    """``RECON_INGEST_WRITER=thread``: the ledger's own ``write_batch``, on the writer thread, in this
+    interpreter. For pods with a core or less, or several consumers sharing cores, where a second
+    interpreter per consumer costs more CPU than the GIL it frees (docs/performance.md)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    @property
+    def pid(self) -> int | None:
+        return None
+
+    def start(self) -> None:
+        pass
+
+    def wait_ready(self) -> None:
+        pass
+
+    def write_batch(self, group_id: str, batch: Batch, *, key_rotation: int | None = None) -> BatchOutcome:
+        return self._ledger.write_batch(group_id, batch, key_rotation=key_rotation)
+
+    def close(self) -> None:
+        pass
+
+
 class LedgerWriterProcess:
-    """``write_batch`` of a :class:`recon.ledger.Ledger` that lives in a child process."""
+    """``write_batch`` of a :class:`recon.ledger.Ledger` that lives in a child process
+    (``RECON_INGEST_WRITER=process``, the default)."""
 
     def __init__(self, database_url: str) -> None:
         self._url = database_url

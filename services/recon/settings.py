@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     poll_timeout_seconds: float = Field(1.0, gt=0, le=60)
     # Batches decoded and validated while an earlier one is being written (docs/architecture.md).
     ingest_write_queue_depth: int = Field(2, ge=1, le=16)
+    # Where batches are written: a child process (no GIL shared with the loop) or the writer thread.
+    ingest_writer: Literal["process", "thread"] = "process"
     dlq_guard_window: int = Field(1000, ge=10)
     dlq_guard_min_messages: int = Field(100, ge=1)
     dlq_guard_max_ratio: float = Field(0.5, gt=0, le=1)

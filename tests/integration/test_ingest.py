@@ -6,6 +6,7 @@ process, and checks the ledger and the dead-letter topic exactly.
 
 from __future__ import annotations
 
+import json
 import signal
 from collections import Counter
 from typing import Any
@@ -162,6 +163,41 @@ def test_sigkill_mid_stream_then_restart_stores_exactly_n(
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     assert count_events(database_url) < n, "killed mid-stream"
+
+    result = run_recon(env, "ingest", "--idle-exit", "3")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    ids = stored_ids(database_url)
+    assert len(ids) == n and len(set(ids)) == n
+    dead = consume_all(topic_names.bootstrap, topic_names.dead_letters, expect=len(bad))
+    sources = Counter((dict(r.headers)["source_partition"], dict(r.headers)["source_offset"]) for r in dead)
+    assert len(dead) == len(bad) and max(sources.values()) == 1, "each dead letter once per source offset"
+
+
+def test_the_thread_writer_then_the_process_writer_store_exactly_n_across_a_sigkill(
+    topic_names: Any, database_url: str, catalogue: SchemaCatalogue
+) -> None:
+    """RECON_INGEST_WRITER=thread writes on the service's own writer thread: the same ledger, the same
+    guarantee, and a restart with the (default) writer process carries on from its offsets."""
+    n = 6000
+    bad = invalid_messages(catalogue)
+    messages = enrolments(catalogue, n)
+    produce(
+        topic_names.bootstrap,
+        topic_names.enrolments,
+        messages[:3000] + [(k, v) for k, v, _ in bad] + messages[3000:],
+    )
+    env = service_env(topic_names.overrides(), database_url, batch_max_records=50)
+
+    proc = start_recon({**env, "RECON_INGEST_WRITER": "thread", "RECON_LOG_LEVEL": "INFO"}, "ingest")
+    try:
+        wait_for(lambda: count_events(database_url) >= 1500, timeout=120, what="part of the stream stored")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+    assert count_events(database_url) < n, "killed mid-stream"
+    ready = [json.loads(line) for line in err.splitlines() if '"ledger writer ready"' in line]
+    assert [(r["writer"], r["pid"]) for r in ready] == [("thread", None)], "no writer process was started"
 
     result = run_recon(env, "ingest", "--idle-exit", "3")
 

@@ -38,14 +38,14 @@ def names(topic: str, parts: range | list[int]) -> list[str]:
 def test_parse_log_keeps_json_lines_and_skips_the_rest(group: ModuleType) -> None:
     text = "\n".join(
         [
-            line("2026-12-03T06:00:00.000Z", "ledger writer process ready"),
+            line("2026-12-03T06:00:00.000Z", "ledger writer ready"),
             "Traceback (most recent call last):",
             "{not json",
             line("2026-12-03T06:00:01.250Z", "batch committed", messages=5000),
         ]
     )
     entries = group.parse_log(text)
-    assert [e["msg"] for e in entries] == ["ledger writer process ready", "batch committed"]
+    assert [e["msg"] for e in entries] == ["ledger writer ready", "batch committed"]
     assert group.log_time(entries[1]) - group.log_time(entries[0]) == pytest.approx(1.25)
 
 
