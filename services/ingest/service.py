@@ -1,5 +1,6 @@
-"""The ingest loop: poll a batch, process it, queue it for the writer thread; the writer has the
-ledger writer process (ingest.writer_process) commit effects and offsets together; then Kafka is told.
+"""The ingest loop: poll a batch, process it, queue it for the writer thread; the writer commits
+effects and offsets together (through the ledger writer process, or itself: ingest.writer_process,
+RECON_INGEST_WRITER); then Kafka is told.
 
 Checkpoint order (and what a restart does if the process dies after each step; docs/architecture.md):
 1. poll                              -> nothing written; the batch is read again.

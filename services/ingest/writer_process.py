@@ -1,4 +1,6 @@
-"""The ledger's batch writes in a process of their own, so the database work never shares the loop's GIL.
+"""The ledger's batch writes in a process of their own, so the database work never shares the loop's GIL
+(``RECON_INGEST_WRITER=process``, the default; ``thread`` keeps them on the writer thread:
+:class:`InProcessWrites`).
 
 Measured (docs/performance.md, bench/ingest.py): with the writer as a thread, the loop's own thread
 lost about a quarter of its time waiting for the GIL while the writer bound parameters, formatted
