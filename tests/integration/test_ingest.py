@@ -146,7 +146,7 @@ def test_replaying_the_same_events_stores_nothing_twice(
 def test_sigkill_mid_stream_then_restart_stores_exactly_n(
     topic_names: Any, database_url: str, catalogue: SchemaCatalogue
 ) -> None:
-    n = 6000
+    n = 20_000  # long enough that the kill lands mid-stream at the ingest's speed (50,000 events/s)
     bad = invalid_messages(catalogue)
     messages = enrolments(catalogue, n)
     produce(
@@ -158,7 +158,12 @@ def test_sigkill_mid_stream_then_restart_stores_exactly_n(
 
     proc = start_recon(env, "ingest")
     try:
-        wait_for(lambda: count_events(database_url) >= 1500, timeout=120, what="part of the stream stored")
+        wait_for(
+            lambda: count_events(database_url) >= 1500,
+            timeout=120,
+            interval=0.05,
+            what="part of the stream stored",
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -179,7 +184,7 @@ def test_the_thread_writer_then_the_process_writer_store_exactly_n_across_a_sigk
 ) -> None:
     """RECON_INGEST_WRITER=thread writes on the service's own writer thread: the same ledger, the same
     guarantee, and a restart with the (default) writer process carries on from its offsets."""
-    n = 6000
+    n = 20_000  # long enough that the kill lands mid-stream at the ingest's speed (50,000 events/s)
     bad = invalid_messages(catalogue)
     messages = enrolments(catalogue, n)
     produce(
@@ -191,7 +196,12 @@ def test_the_thread_writer_then_the_process_writer_store_exactly_n_across_a_sigk
 
     proc = start_recon({**env, "RECON_INGEST_WRITER": "thread", "RECON_LOG_LEVEL": "INFO"}, "ingest")
     try:
-        wait_for(lambda: count_events(database_url) >= 1500, timeout=120, what="part of the stream stored")
+        wait_for(
+            lambda: count_events(database_url) >= 1500,
+            timeout=120,
+            interval=0.05,
+            what="part of the stream stored",
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
