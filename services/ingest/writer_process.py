@@ -54,8 +54,9 @@ class BatchWrites(Protocol):
     def pid(self) -> int | None:
         """The process that writes, when it is not this one."""
 
-    def start(self) -> None: ...
-    def wait_ready(self) -> None: ...
+    def wait_ready(self) -> None:
+        """Return once batches can be written (a writer process started and given its engine)."""
+
     def write_batch(
         self, group_id: str, batch: Batch, *, key_rotation: int | None = None
     ) -> BatchOutcome: ...
@@ -73,9 +74,6 @@ class InProcessWrites:
     @property
     def pid(self) -> int | None:
         return None
-
-    def start(self) -> None:
-        pass
 
     def wait_ready(self) -> None:
         pass

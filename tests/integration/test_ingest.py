@@ -143,9 +143,12 @@ def test_replaying_the_same_events_stores_nothing_twice(
     assert len(ids) == 100 and len(set(ids)) == 100
 
 
-def test_sigkill_mid_stream_then_restart_stores_exactly_n(
-    topic_names: Any, database_url: str, catalogue: SchemaCatalogue
-) -> None:
+def sigkill_mid_stream_then_finish(
+    topic_names: Any, database_url: str, catalogue: SchemaCatalogue, first_run: dict[str, str]
+) -> str:
+    """N enrolments with the invalid messages among them; `recon ingest` (``first_run`` added to its
+    environment) SIGKILLed once part is stored, then run again to the end: every event stored exactly
+    once, every dead letter sent once. Returns the killed run's stderr."""
     n = 20_000  # long enough that the kill lands mid-stream at the ingest's speed (50,000 events/s)
     bad = invalid_messages(catalogue)
     messages = enrolments(catalogue, n)
@@ -156,7 +159,7 @@ def test_sigkill_mid_stream_then_restart_stores_exactly_n(
     )
     env = service_env(topic_names.overrides(), database_url, batch_max_records=50)
 
-    proc = start_recon(env, "ingest")
+    proc = start_recon({**env, **first_run}, "ingest")
     try:
         wait_for(
             lambda: count_events(database_url) >= 1500,
@@ -166,7 +169,7 @@ def test_sigkill_mid_stream_then_restart_stores_exactly_n(
         )
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        _, killed_stderr = proc.communicate(timeout=30)
     assert count_events(database_url) < n, "killed mid-stream"
 
     result = run_recon(env, "ingest", "--idle-exit", "3")
@@ -177,6 +180,13 @@ def test_sigkill_mid_stream_then_restart_stores_exactly_n(
     dead = consume_all(topic_names.bootstrap, topic_names.dead_letters, expect=len(bad))
     sources = Counter((dict(r.headers)["source_partition"], dict(r.headers)["source_offset"]) for r in dead)
     assert len(dead) == len(bad) and max(sources.values()) == 1, "each dead letter once per source offset"
+    return killed_stderr
+
+
+def test_sigkill_mid_stream_then_restart_stores_exactly_n(
+    topic_names: Any, database_url: str, catalogue: SchemaCatalogue
+) -> None:
+    sigkill_mid_stream_then_finish(topic_names, database_url, catalogue, first_run={})
 
 
 def test_the_thread_writer_then_the_process_writer_store_exactly_n_across_a_sigkill(
@@ -184,39 +194,11 @@ def test_the_thread_writer_then_the_process_writer_store_exactly_n_across_a_sigk
 ) -> None:
     """RECON_INGEST_WRITER=thread writes on the service's own writer thread: the same ledger, the same
     guarantee, and a restart with the (default) writer process carries on from its offsets."""
-    n = 20_000  # long enough that the kill lands mid-stream at the ingest's speed (50,000 events/s)
-    bad = invalid_messages(catalogue)
-    messages = enrolments(catalogue, n)
-    produce(
-        topic_names.bootstrap,
-        topic_names.enrolments,
-        messages[:3000] + [(k, v) for k, v, _ in bad] + messages[3000:],
+    err = sigkill_mid_stream_then_finish(
+        topic_names, database_url, catalogue, first_run={"RECON_INGEST_WRITER": "thread"}
     )
-    env = service_env(topic_names.overrides(), database_url, batch_max_records=50)
-
-    proc = start_recon({**env, "RECON_INGEST_WRITER": "thread", "RECON_LOG_LEVEL": "INFO"}, "ingest")
-    try:
-        wait_for(
-            lambda: count_events(database_url) >= 1500,
-            timeout=120,
-            interval=0.05,
-            what="part of the stream stored",
-        )
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        _, err = proc.communicate(timeout=30)
-    assert count_events(database_url) < n, "killed mid-stream"
     ready = [json.loads(line) for line in err.splitlines() if '"ledger writer ready"' in line]
     assert [(r["writer"], r["pid"]) for r in ready] == [("thread", None)], "no writer process was started"
-
-    result = run_recon(env, "ingest", "--idle-exit", "3")
-
-    assert result.returncode == 0, result.stderr[-2000:]
-    ids = stored_ids(database_url)
-    assert len(ids) == n and len(set(ids)) == n
-    dead = consume_all(topic_names.bootstrap, topic_names.dead_letters, expect=len(bad))
-    sources = Counter((dict(r.headers)["source_partition"], dict(r.headers)["source_offset"]) for r in dead)
-    assert len(dead) == len(bad) and max(sources.values()) == 1, "each dead letter once per source offset"
 
 
 def test_two_consumers_in_one_group_share_partitions_and_store_exactly_n(
