@@ -542,6 +542,7 @@ def summarise_round(
         "assignments": sum(1 for entries in logs for e in entries if e.get("msg") == "partitions assigned"),
         "assigned_at_s": assignment_times(logs, started_epoch),
         "per_process_messages": [t["messages"] for t in totals],
+        "messages_per_batch": sum(t["messages"] for t in totals) / max(1, sum(t["batches"] for t in totals)),
         "per_process_cpu_s": [round(c.cpu_total or 0.0, 2) for c in children],
         "per_process_cpu_us_per_event": [
             round((c.cpu_total or 0.0) / t["messages"] * 1e6, 1) if t["messages"] else None
@@ -622,6 +623,7 @@ def combine(results: Mapping[int, Sequence[dict[str, Any]]]) -> list[dict[str, A
             "subscribe_spread_s",
             "postgres_cpu_us_per_event",
             "broker_cpu_us_per_event",
+            "messages_per_batch",
         ):
             row[key] = _median(r.get(key) for r in rounds)  # None when not measured
         row["wal_bytes_per_event"] = _median(r["wal_bytes_per_event"] for r in rounds)
@@ -695,7 +697,8 @@ def report(rows: Sequence[Mapping[str, Any]], total: int, partitions: int, serve
             f"after the spawn, the last {f(row['subscribe_spread_s'], '.2f')} s later; start-up CPU "
             f"{f(row['startup_cpu_s'], '.2f')} s each; {row['assignments']} assignments; "
             f"messages per process (last round) {row['per_process_messages']}, their CPU/event "
-            f"{row['per_process_cpu_us_per_event']} µs; {row['rollbacks']} rollbacks, "
+            f"{row['per_process_cpu_us_per_event']} µs; {f(row['messages_per_batch'], ',.0f')} messages "
+            f"per batch; {row['rollbacks']} rollbacks, "
             f"{row['server_errors']} server errors; CPU/event of PostgreSQL (all its processes) "
             f"{f(row['postgres_cpu_us_per_event'], '.1f')} µs, of the Kafka broker "
             f"{f(row['broker_cpu_us_per_event'], '.1f')} µs"

@@ -97,6 +97,30 @@ def test_line_jobs_carry_positions_a_resume_can_seek_to() -> None:
     assert resumed[0].first == 5 and resumed[0].skip == 1 and resumed[0].data[0] == b'{"n": 4}'
 
 
+def test_a_lines_job_skips_done_and_blank_lines_and_numbers_each_refusal(catalogue: SchemaCatalogue) -> None:
+    good = [json.dumps(r, default=str).encode() for r in rows(4, bad=(2,))]
+    data = [good[0], good[1], b"   ", b"\xff not utf-8", good[2], b"[1, 2]", b"", good[3]]
+    job = Job(kind="lines", subject="enrolment", first=11, data=data, count=len(data), skip=1, partitions=6)
+
+    outcome = Worker(SPEC, catalogue).run(job)
+
+    assert outcome.indexes == [1, 7]  # line 11 was done before the resume; blank lines are neither
+    assert [catalogue.decode(v, "enrolment").record["event_id"] for _, v, _ in outcome.messages] == [
+        "e-1",
+        "e-3",
+    ]
+    assert [(k, p) for k, _, p in outcome.messages] == [
+        (valid_nik(serial=2).encode(), partition_of(valid_nik(serial=2).encode(), 6)),
+        (valid_nik(serial=4).encode(), partition_of(valid_nik(serial=4).encode(), 6)),
+    ]
+    assert [(r.line, r.code, r.reason) for r in outcome.refusals] == [
+        (14, "json_invalid", "the line is not valid UTF-8"),
+        (15, "nik_birth_date", outcome.refusals[1].reason),
+        (16, "json_invalid", "a line must hold one JSON object"),
+    ]
+    assert BAD_NIK not in outcome.refusals[1].reason
+
+
 def test_our_murmur2_is_kafkas_for_every_length() -> None:
     import random
 

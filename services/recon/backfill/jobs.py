@@ -16,7 +16,7 @@ from typing import Any
 
 from recon.avro import MARKER, DatumReader, SchemaCatalogue
 from recon.domain.config import DomainConfig
-from recon.publish import Prepared, Preparer, Refusal
+from recon.publish import Preparer, Refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,29 +116,13 @@ class Worker:
         return self._records(job)
 
     def _lines(self, job: Job) -> Outcome:
-        out, preparer = Outcome(), self.preparer(job.subject)
-        for index, line in enumerate(job.data):
-            if index < job.skip:
-                continue
-            if isinstance(line, bytes):
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError:
-                    out.refusals.append(
-                        Refusal(job.first + index, "json_invalid", "the line is not valid UTF-8")
-                    )
-                    continue
-            else:
-                text = line
-            if not text.strip():
-                continue
-            item = preparer.prepare(job.first + index, text)
-            if isinstance(item, Prepared):
-                out.messages.append((item.key, item.value, partition_of(item.key, job.partitions)))
-                out.indexes.append(index)
-            else:
-                out.refusals.append(item)
-        return out
+        prepared, refusals = self.preparer(job.subject).prepare_chunk(job.first, job.data, job.skip)
+        partitions = job.partitions
+        return Outcome(
+            messages=[(key, value, partition_of(key, partitions)) for _, key, value in prepared],
+            indexes=[index for index, _, _ in prepared],
+            refusals=refusals,
+        )
 
     def _records(self, job: Job) -> Outcome:
         out = Outcome()
