@@ -187,7 +187,7 @@ class IngestService:
                 self._consumer.seek_to_beginning(tp)
             else:
                 self._consumer.seek(tp, position)
-        self._broker_call("recover the dead-letter outbox", self._relay.recover)
+        self._broker_call("recover the dead-letter outbox", lambda: self._relay.recover(sources=keys))
         self._broker_call("send pending dead letters", lambda: self._relay.flush(sources=keys))
         self._joined = True
         self._count_assigned()

@@ -243,7 +243,8 @@ def test_outbox(ledger: Ledger) -> None:
     ]
     ledger.mark_sent([(pending[0].id, 4, 40), (pending[1].id, 4, 41)], sent_at_ms=NOW_MS)
     assert ledger.pending_outbox("dead_letter", 10) == []
-    assert ledger.last_sent_offsets("dead_letter", "dead-letters") == {4: 41}
+    assert ledger.pending_outbox_created("dead_letter") == {}
+    assert list(ledger.pending_outbox_created("alert").values()) == [NOW_MS]
     assert [p.message for p in ledger.pending_outbox("alert", 10)] == [s.alert(1)]
 
 

@@ -157,6 +157,61 @@ def test_outbox_relay_recovers_rows_sent_before_a_crash_and_sends_each_row_once(
     assert ledger.pending_outbox("alert", 10) == []
 
 
+def test_a_members_unmarked_dead_letter_below_anothers_marked_one_is_found_not_resent(
+    topic_names: Any, sqlite_url: str
+) -> None:
+    """Two ingest members share the dead-letter topic. One sends its row and dies before marking it;
+    the other sends and marks its own after it, at a higher offset. The dead member's partitions'
+    new owner must still find the copy (a scan from the highest marked offset would not)."""
+    upgrade(sqlite_url)
+    settings = load_settings(overrides={**topic_names.overrides(), "nik_hash_key": NIK_KEY.decode()})
+    ledger = Ledger(create_engine_for(sqlite_url))
+
+    def letter(partition: int) -> OutboxMessage:  # one key: both land in one dead-letter partition
+        return OutboxMessage(
+            kind="dead_letter",
+            topic=topic_names.dead_letters,
+            key=b"same-key",
+            value=f"from enrolments[{partition}]".encode(),
+            headers=(),
+            source=(topic_names.enrolments, partition, 7),
+        )
+
+    def member(name: str) -> OutboxRelay:
+        return OutboxRelay(
+            ledger=ledger,
+            producer=make_producer(settings, client_id=name),
+            make_scanner=lambda: make_consumer(settings, group_id=None, client_id=f"{name}-scan"),
+            kind="dead_letter",
+            topic=topic_names.dead_letters,
+            clock=SystemClock(),
+        )
+
+    ledger.write_batch("g", Batch(outbox=[letter(1)]))
+    ledger.write_batch("g", Batch(outbox=[letter(0)]))
+    (dying,) = ledger.pending_outbox("dead_letter", 10, sources=[(topic_names.enrolments, 1)])
+    producer = KafkaProducer(bootstrap_servers=topic_names.bootstrap.split(","))
+    producer.send(
+        topic_names.dead_letters,
+        key=dying.message.key,
+        value=dying.message.value,
+        headers=[(OUTBOX_ID_HEADER, str(dying.id).encode())],
+    ).get(timeout=30)
+    producer.close()  # ... and the member owning enrolments[1] dies before marking it
+    alive = member("alive")
+    assert alive.flush(sources=[(topic_names.enrolments, 0)]) == 1  # sent after it, and marked
+    heir = member("heir")  # given enrolments[1] by the rebalance
+
+    assert heir.recover(sources=[(topic_names.enrolments, 1)]) == 1
+    assert heir.flush(sources=[(topic_names.enrolments, 1)]) == 0
+    alive.close()
+    heir.close()
+
+    values = sorted(r.value for r in consume_all(topic_names.bootstrap, topic_names.dead_letters, expect=2))
+    assert values == [b"from enrolments[0]", b"from enrolments[1]"], "each dead letter exactly once"
+    assert ledger.pending_outbox("dead_letter", 10) == []
+
+
 # --- the reconciler's memory: row counts grouped by the database, kept current at fold time --------
 
 

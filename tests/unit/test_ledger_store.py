@@ -285,20 +285,21 @@ def test_pending_outbox_is_oldest_first_limited_and_filtered_by_source(ledger: L
     assert ledger.pending_outbox("alert", 10, sources=[("enrolments", 0)]) == []
 
 
-def test_mark_sent_and_last_sent_offsets(ledger: Ledger) -> None:
+def test_mark_sent_and_when_each_pending_message_was_committed(ledger: Ledger) -> None:
+    assert ledger.pending_outbox_created("dead_letter") == {}
     ledger.write_batch("g", Batch(outbox=[s.dead_letter(n) for n in range(4)] + [s.alert(1)]))
-    first, second, third, _fourth = ledger.pending_outbox("dead_letter", 10)
+    first, second, third, fourth = ledger.pending_outbox("dead_letter", 10)
     (alert,) = ledger.pending_outbox("alert", 10)
+    created = ledger.pending_outbox_created("dead_letter")
 
-    assert ledger.last_sent_offsets("dead_letter", "dead-letters") == {}
     ledger.mark_sent([(first.id, 0, 10), (second.id, 0, 11), (third.id, 2, 4)], sent_at_ms=123)
     ledger.mark_sent([(alert.id, 0, 99)], sent_at_ms=124)
     ledger.mark_sent([], sent_at_ms=125)
 
     assert [p.message.source for p in ledger.pending_outbox("dead_letter", 10)] == [("enrolments", 0, 3)]
-    assert ledger.last_sent_offsets("dead_letter", "dead-letters") == {0: 11, 2: 4}
-    assert ledger.last_sent_offsets("alert", "coverage-alerts") == {0: 99}
-    assert ledger.last_sent_offsets("dead_letter", "elsewhere") == {}
+    assert sorted(created) == sorted(p.id for p in (first, second, third, fourth))
+    assert ledger.pending_outbox_created("dead_letter") == {fourth.id: created[fourth.id]}
+    assert ledger.pending_outbox_created("alert") == {}
     # A dead letter already sent is not written again when its source offset is re-processed.
     ledger.write_batch("g", Batch(outbox=[s.dead_letter(0)]))
     assert len(ledger.pending_outbox("dead_letter", 10)) == 1

@@ -78,6 +78,11 @@ class Producer:
 
 
 @dataclass
+class Found:
+    offset: int
+
+
+@dataclass
 class Scanner:
     """A group-less consumer reading the one partition from where it is told."""
 
@@ -92,6 +97,10 @@ class Scanner:
 
     def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: len(self.broker.log) for tp in tps}
+
+    def offsets_for_times(self, times: dict[TopicPartition, int]) -> dict[TopicPartition, Any]:
+        """Every record here is newer than any row's commit: the earliest offset, or None if empty."""
+        return {tp: Found(0) if self.broker.log else None for tp in times}
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.position_ = offset
@@ -165,6 +174,39 @@ def test_rows_published_but_not_marked_before_a_crash_are_found_not_resent(ledge
     assert restarted.recover() == 2
     assert restarted.flush() == 0
     assert sorted(broker.outbox_ids()) == [1, 2]
+
+
+def test_recovery_for_given_partitions_scans_only_when_one_of_them_has_a_pending_row(ledger: Ledger) -> None:
+    ledger.write_batch("g", Batch(outbox=[s.dead_letter(1, partition=0), s.dead_letter(2, partition=1)]))
+    broker = Broker()
+    crashed = Producer(broker)  # the owner of partition 1 sent its row, then died before marking it
+    for row in ledger.pending_outbox("dead_letter", 10, sources=[("enrolments", 1)]):
+        crashed.send(TOPIC, key=None, value=None, headers=[(OUTBOX_ID_HEADER, str(row.id).encode())])
+    crashed.flush()
+    ledger.mark_sent(
+        [(r.id, 0, 99) for r in ledger.pending_outbox("dead_letter", 10, [("enrolments", 0)])], 1
+    )
+    scans: list[Scanner] = []
+
+    def scanner() -> Scanner:
+        scans.append(Scanner(broker))
+        return scans[-1]
+
+    relay = OutboxRelay(
+        ledger=ledger,
+        producer=Producer(broker),
+        make_scanner=scanner,
+        kind="dead_letter",
+        topic=TOPIC,
+        clock=Clock(),
+    )
+
+    assert relay.recover(sources=[("enrolments", 0), ("enrolments", 2)]) == 0  # nothing of theirs pending
+    assert scans == []
+    assert relay.recover(sources=[("enrolments", 1)]) == 1  # its row was on the topic: marked, not resent
+    assert len(scans) == 1
+    assert relay.flush(sources=[("enrolments", 1)]) == 0
+    assert broker.outbox_ids().count(2) == 1
 
 
 def test_close_leaves_undelivered_rows_pending_for_the_next_process(ledger: Ledger) -> None:

@@ -7,10 +7,18 @@ to Kafka, waits for the broker's acknowledgement, and marks them sent with their
 Crash order, step by step (what a restart does if the process dies after each step):
 1. transaction committed, nothing sent   -> the rows are pending; ``recover`` finds nothing for
    them on the topic and ``flush`` sends them.
-2. sent and acknowledged, not yet marked -> ``recover`` scans the topic from the last position
-   marked sent, finds the records by their ``recon.outbox_id`` header and marks them, so they are
-   not sent again.
+2. sent and acknowledged, not yet marked -> ``recover`` scans the topic from the moment the oldest
+   pending row was committed (less RECOVERY_MARGIN_MS, for clock steps), finds the records by
+   their ``recon.outbox_id`` header and marks them, so they are not sent again.
 3. marked sent                           -> nothing left to do.
+
+Why from a moment and not from the highest offset marked sent: several processes (the members of
+the ingest group) send to one dead-letter topic. One sends a row and dies before marking it; another
+sends and marks a row after it, at a higher offset. The dead member's copy then lies below the
+highest marked offset, and a scan from there would miss it and send the row a second time. Every copy
+of a pending row was sent after its transaction committed (``created_at_ms``, taken in it), so the
+first offset with a timestamp at or after that moment, per partition (Kafka's offsets-for-times),
+is a start no copy precedes.
 
 A flush that fails while the process lives (the broker went away) may leave records in the
 producer's buffer that kafka-python delivers once the broker is back. The next flush therefore
@@ -33,6 +41,10 @@ OUTBOX_ID_HEADER = "recon.outbox_id"
 # Each wait on the broker is bounded, so a dead broker counts against the retry budget instead of
 # blocking until kafka-python gives up on the records (120 s).
 FLUSH_TIMEOUT_SECONDS = 10
+# How much earlier than the oldest pending row's commit the recovery scan starts: a copy's timestamp
+# comes from the sending host's clock after that commit (the same host's), so this only covers the
+# clock being stepped back in between, or a broker stamping LogAppendTime with a clock behind ours.
+RECOVERY_MARGIN_MS = 10 * 60 * 1000
 
 
 class OutboxRelay:
@@ -72,11 +84,23 @@ class OutboxRelay:
                 extra={"kind": self._kind},
             )
 
-    def recover(self) -> int:
-        """Mark as sent every pending row already on the topic (sent before a crash). Returns how many."""
+    def recover(self, sources: Collection[tuple[str, int]] | None = None) -> int:
+        """Mark as sent every pending row already on the topic (sent before a crash). Returns how many.
+
+        ``sources``: the caller needs only the rows of these recovered (the partitions it was just
+        given). When none of theirs is pending there is nothing to look for, and the topic is not
+        scanned: a rebalance after a clean hand-over (the old owner sent and marked all it had)
+        costs one query, not a consumer built, a metadata round and a read to the topic's end
+        (~120 ms, which every member's assignment waited for).
+        """
         from kafka import TopicPartition
 
-        last_sent = self._ledger.last_sent_offsets(self._kind, self._topic)
+        if sources is not None and not self._ledger.pending_outbox(self._kind, 1, sources):
+            return 0
+        pending = self._ledger.pending_outbox_created(self._kind)
+        if not pending:
+            return 0
+        since = min(pending.values())
         scanner = self._make_scanner()
         try:
             partitions = scanner.partitions_for_topic(self._topic) or set()
@@ -85,9 +109,11 @@ class OutboxRelay:
                 return 0
             scanner.assign(tps)
             ends = scanner.end_offsets(tps)
+            starts = scanner.offsets_for_times({tp: max(0, since - RECOVERY_MARGIN_MS) for tp in tps})
             for tp in tps:
-                scanner.seek(tp, last_sent.get(tp.partition, -1) + 1)
-            found = self._scan(scanner, tps, ends)
+                start = starts.get(tp)
+                scanner.seek(tp, ends[tp] if start is None else start.offset)  # None: nothing that recent
+            found = [row for row in self._scan(scanner, tps, ends) if row[0] in pending]  # not the marked
         finally:
             scanner.close()
         if found:

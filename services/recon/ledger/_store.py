@@ -256,20 +256,16 @@ class Ledger:
         with self._writer.begin() as conn:
             conn.execute(statement, params)
 
-    def last_sent_offsets(self, kind: str, topic: str) -> dict[int, int]:
-        """The highest Kafka offset recorded as sent, per partition of ``topic``, for ``kind``.
+    def pending_outbox_created(self, kind: str) -> dict[int, int]:
+        """Outbox id -> ``created_at_ms`` (its transaction's moment) of every unsent message of ``kind``.
 
-        After a crash between publishing and :meth:`mark_sent`, the relay scans ``topic`` past
-        these offsets to find what it already published.
+        Any copy of a pending message on Kafka was sent after that moment: the relay's crash recovery
+        scans the topic from the oldest, for these ids (see recon.kafka.outbox).
         """
         t = tables.outbox
-        query = (
-            select(t.c.sent_partition, func.max(t.c.sent_offset))
-            .where(t.c.kind == kind, t.c.topic == topic, t.c.sent_offset.is_not(None))
-            .group_by(t.c.sent_partition)
-        )
+        query = select(t.c.id, t.c.created_at_ms).where(t.c.kind == kind, t.c.sent_at_ms.is_(None))
         with self._engine.connect() as conn:
-            return {partition: offset for partition, offset in conn.execute(query)}
+            return {row_id: created for row_id, created in conn.execute(query)}
 
     def count_events(self) -> dict[str, int]:
         """Rows per kind: 'enrolment', 'claim', 'agreement', 'branch_totals'."""
