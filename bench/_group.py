@@ -201,6 +201,49 @@ def ratio(value: float | None, base: float | None) -> float | None:
     return value / base if value is not None and base else None
 
 
+# --- the machine's own share: P processes of pure decoding on the same cores -----------------------------
+
+
+def _decode_for_a_while(payloads: Sequence[bytes], passes: int, out: Any) -> None:
+    """In a forked child: decode ``payloads`` ``passes`` times; put the CPU seconds per decode."""
+    from recon.avro import SchemaCatalogue
+    from recon.settings import load_settings
+
+    catalogue = SchemaCatalogue.load(load_settings().schemas_dir)
+    for payload in payloads[:500]:  # warm, as a consumer is after its first batch
+        catalogue.decode(payload, "enrolment")
+    started = time.process_time()
+    for _ in range(passes):
+        for payload in payloads:
+            catalogue.decode(payload, "enrolment")
+    out.put((time.process_time() - started) / (passes * len(payloads)))
+
+
+def machine_contention(payloads: Sequence[bytes], counts: Sequence[int], passes: int = 8) -> dict[int, float]:
+    """CPU per decode (our decoder, the bench's own messages) with P processes decoding at once, as a
+    ratio to one process: what the machine alone adds to CPU per unit of work when P busy processes
+    share its cores (context switches, caches shared and refilled). No Kafka, no database: the floor
+    under the group's own ratios. Each count's processes run together; the median of theirs is taken."""
+    import multiprocessing
+    import statistics
+
+    context = multiprocessing.get_context("fork")
+    per_decode: dict[int, float] = {}
+    for count in counts:
+        out = context.Queue()
+        children = [
+            context.Process(target=_decode_for_a_while, args=(payloads, passes, out)) for _ in range(count)
+        ]
+        for child in children:
+            child.start()
+        figures = [out.get(timeout=300) for _ in children]
+        for child in children:
+            child.join()
+        per_decode[count] = statistics.median(figures)
+    base = per_decode.get(1) or min(per_decode.values())
+    return {count: value / base for count, value in per_decode.items()}
+
+
 # --- the processes ------------------------------------------------------------------------------------------
 
 

@@ -46,7 +46,8 @@ each, and their ratio (the goal: flat, within 15%).
 --group 1,2,4: then the group variant (bench/_group.py): that many `recon ingest` processes in one
 consumer group on an enrolments topic of 8 partitions, into one PostgreSQL database: combined events/s,
 CPU per event, rebalance time, the server's lock waits, deadlocks and WAL, and lost or duplicated
-events (any stops the bench).
+events (any stops the bench); then the machine's own share of the CPU ratios: as many processes
+only decoding the bench's messages at once (no Kafka, no database), their CPU per decode against one's.
 --writer thread: every service run with RECON_INGEST_WRITER=thread (the writer thread writes in the
 service's own interpreter) instead of the default ledger writer process.
 --json: the human report goes to stderr, and stdout gets one JSON object with the run's figures.
@@ -411,6 +412,7 @@ class Bench:
     partitions: int = PARTITIONS
     kinds: list[str] = field(default_factory=list)  # per produced message, its outcome
     invalid_values: set[bytes] = field(default_factory=set)  # what the dead-letter topic must hold
+    sample_values: list[bytes] = field(default_factory=list)  # the first valid ones (the machine's share)
     writer: str = "process"  # RECON_INGEST_WRITER of every service run (--writer)
 
     def valid_ids(self) -> list[str]:
@@ -546,6 +548,8 @@ def produce(bench: Bench, events: int, invalid_share: float) -> None:
         bench.kinds.append(outcome)
         if outcome != "valid":
             bench.invalid_values.add(value)
+        elif len(bench.sample_values) < 20_000:
+            bench.sample_values.append(value)
     producer.flush()
     for _ in range(3):  # a send that failed is sent again (order does not matter: one worker each)
         if not failed:
@@ -1161,6 +1165,11 @@ def group_variant(
     server.enable_lock_logging()
     rows = group.run_group(bench, server, counts, args.group_runs or args.runs, REPO)
     group.report(rows, bench.total, bench.partitions, server)
+    contention = group.machine_contention(bench.sample_values, sorted({1, *counts}))
+    print(
+        "the machine alone: CPU per decode with P processes decoding at once (no Kafka, no database), "
+        "vs 1: " + ", ".join(f"{p} processes {r:.2f}x" for p, r in sorted(contention.items()))
+    )
     setup = {
         "events": bench.total,
         "partitions": bench.partitions,
@@ -1168,7 +1177,7 @@ def group_variant(
         "server_settings": server.settings,
         "server_log_read": server.log_path is not None,
     }
-    return {"group": rows, "group_setup": setup}
+    return {"group": rows, "group_setup": setup, "machine_cpu_ratio_vs_1": contention}
 
 
 def delete_topics(bench: Bench) -> None:
