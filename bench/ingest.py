@@ -44,7 +44,9 @@ cumulative and by own time.
 --rss-events N1,N2: then the SQLite ingest once at each size (topics of their own), its peak RSS at
 each, and their ratio (the goal: flat, within 15%).
 --group 1,2,4: then the group variant (bench/_group.py): that many `recon ingest` processes in one
-consumer group on an enrolments topic of 8 partitions, into one PostgreSQL database: combined events/s,
+consumer group on an enrolments topic of 8 partitions (--group-events of them, default 800,000: with
+200,000 events, 50,000 a process, each member's fixed cost of joining and first fetch, about 0.15 s of
+CPU, was a tenth of its steady CPU), into one PostgreSQL database: combined events/s,
 CPU per event, rebalance time, the server's lock waits, deadlocks and WAL, and lost or duplicated
 events (any stops the bench); then the machine's own share of the CPU ratios: as many processes
 only decoding the bench's messages at once (no Kafka, no database), their CPU per decode against one's.
@@ -986,6 +988,13 @@ def main() -> None:
     )
     parser.add_argument("--group-runs", type=int, help="rounds of the group variant (default: --runs)")
     parser.add_argument(
+        "--group-events",
+        type=int,
+        default=800_000,
+        help="events of the group variant (default 800,000: 200,000 a process with 4, so a steady state "
+        "outweighs each member's join and first fetch)",
+    )
+    parser.add_argument(
         "--writer",
         choices=("process", "thread"),
         default="process",
@@ -1152,8 +1161,8 @@ def group_variant(
     )
     if os.environ.get("RECON_KAFKA_BOOTSTRAP_SERVERS"):
         stack.callback(delete_topics, bench)
-    log(f"group: producing {args.events:,} enrolment events on {GROUP_PARTITIONS} partitions")
-    produce(bench, args.events, args.invalid)
+    log(f"group: producing {args.group_events:,} enrolment events on {GROUP_PARTITIONS} partitions")
+    produce(bench, args.group_events, args.invalid)
     if pg_folder is not None:  # our own server: its superuser (trust on loopback) may ALTER SYSTEM
         admin = sa.make_url(url).set(username="postgres", database="postgres").render_as_string(False)
         server = group.Server(admin, pg_folder / "postgres.log", superuser=True)
