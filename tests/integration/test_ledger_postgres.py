@@ -58,7 +58,7 @@ def test_migrations_build_exactly_the_declared_tables(fresh_postgres_url: str) -
     assert current_revision(fresh_postgres_url) is None
     upgrade(fresh_postgres_url)
     upgrade(fresh_postgres_url)
-    assert current_revision(fresh_postgres_url) == "0007"
+    assert current_revision(fresh_postgres_url) == "0008"
 
     engine = create_engine_for(fresh_postgres_url)
     try:
@@ -87,7 +87,7 @@ def test_concurrent_upgrades_do_not_collide(fresh_postgres_url: str) -> None:
     failures = [run.communicate(timeout=120)[1] for run in runs if run.wait(timeout=120) != 0]
 
     assert failures == []
-    assert current_revision(fresh_postgres_url) == "0007"
+    assert current_revision(fresh_postgres_url) == "0008"
 
 
 def test_an_old_schema_is_refused_without_showing_the_password(fresh_postgres_url: str) -> None:

@@ -81,14 +81,14 @@ def test_the_comparison_would_notice_a_difference(sqlite_url: str) -> None:
 
 
 def test_upgrade_is_idempotent_and_reports_revisions(sqlite_url: str) -> None:
-    assert head_revision() == "0007"
+    assert head_revision() == "0008"
     assert current_revision(sqlite_url) is None
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()  # asking does not create the file
 
     upgrade(sqlite_url)
     upgrade(sqlite_url)
 
-    assert current_revision(sqlite_url) == "0007"
+    assert current_revision(sqlite_url) == "0008"
 
 
 def test_the_migrations_go_down_and_up_again(sqlite_url: str) -> None:
@@ -114,7 +114,7 @@ def test_a_service_refuses_an_old_schema_and_names_the_fix(sqlite_url: str) -> N
             Ledger(engine).check_schema_current()
         assert str(raised.value) == (
             f"database at {sqlite_url} is at revision none (empty), "
-            "the code needs 0007: run `recon db upgrade`"
+            "the code needs 0008: run `recon db upgrade`"
         )
 
         upgrade(sqlite_url)

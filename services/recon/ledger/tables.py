@@ -173,10 +173,8 @@ outbox = Table(
     CheckConstraint("kind IN ('dead_letter', 'alert')", name="kind"),
     # One dead letter per source offset. Rows without a source (alerts) never conflict: NULLs differ.
     UniqueConstraint("kind", "source_topic", "source_partition", "source_offset"),
-    # The relay's query: oldest unsent rows of a kind.
+    # The relay's queries: oldest unsent rows of a kind; when each unsent row was committed (recovery).
     Index("ix_outbox_pending", "kind", "id", sqlite_where=_UNSENT, postgresql_where=_UNSENT),
-    # The crash-recovery scan: highest sent offset per Kafka partition of a topic.
-    Index(None, "kind", "topic", "sent_partition", "sent_offset"),
 )
 
 # --- Reconciliation (migration 0002) -------------------------------------------------------------
