@@ -169,7 +169,7 @@ def _parse(text: str) -> Any:
     (which the encoder then refuses as out of range, in its own words). So a document whose value
     holds no float is json's; one that does, rare in our schemas, is read again by json, as is every
     line orjson refuses (json's error words the refusal, and json also takes NaN, 1e400 and lone
-    surrogates). Looking for floats in the value costs a tenth of searching the text for 19 digits.
+    surrogates). Looking for floats in the value costs a quarter of searching the text for 19 digits.
     """
     try:
         value = orjson.loads(text)

@@ -1,7 +1,7 @@
 """The publishing pipeline `recon publish`, `recon backfill` and the demo share.
 
-Why this shape: kafka-python's ``send`` is pure Python (~30 µs a record on our machines) and so is
-preparing a record (parse, encode, decode back, validate: another ~30 µs). One process doing both
+Why this shape: kafka-python's ``send`` is pure Python (~18–30 µs a record on our machines) and so is
+preparing a record (parse, encode, decode back, validate: another ~20–27 µs, bench/publish.py). One process doing both
 reaches half of what the client can send. So preparing runs in worker processes, a bounded window of
 chunks ahead, in input order, while the parent only sends: it reaches most of a bare producer's rate.
 
@@ -52,8 +52,8 @@ CHUNK_LINES: Final = 2_000
 
 
 def default_jobs() -> int:
-    """Worker processes: two where there are two cores or more. Preparing a record costs a little more
-    than sending it (~30 µs each), so two workers keep the one sending parent busy and more cannot
+    """Worker processes: two where there are two cores or more. Preparing a record costs about what
+    sending it does (~20 µs each), so two workers keep the one sending parent busy and more cannot
     help (the parent is then the limit); on a shared machine two also hold their share of the CPU."""
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
