@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -110,6 +111,21 @@ def test_over_quota_fires_then_resolves_on_the_alerts_topic_and_restarts_resend_
     assert [a for a in _alerts(topic_names, catalogue, expect=2) if a["rule"] == "over_quota"] == over_quota
 
 
+def sent_before_a_crash(bootstrap: str, topic: str, rows: Sequence[Any]) -> None:
+    """What a relay did before it died: the rows on the topic with their outbox ids, never marked sent."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","))
+    try:
+        for row in rows:
+            producer.send(
+                topic,
+                key=row.message.key,
+                value=row.message.value,
+                headers=[(OUTBOX_ID_HEADER, str(row.id).encode())],
+            ).get(timeout=30)
+    finally:
+        producer.close()
+
+
 def test_outbox_relay_recovers_rows_sent_before_a_crash_and_sends_each_row_once(
     topic_names: Any, sqlite_url: str
 ) -> None:
@@ -129,16 +145,7 @@ def test_outbox_relay_recovers_rows_sent_before_a_crash_and_sends_each_row_once(
     ]
     ledger.write_batch("g", Batch(outbox=messages))
     pending = ledger.pending_outbox("alert", 10)
-    # A crash after the first two were published but before they were marked sent:
-    producer = KafkaProducer(bootstrap_servers=topic_names.bootstrap.split(","))
-    for row in pending[:2]:
-        producer.send(
-            topic_names.alerts,
-            key=row.message.key,
-            value=row.message.value,
-            headers=[(OUTBOX_ID_HEADER, str(row.id).encode())],
-        ).get(timeout=30)
-    producer.close()
+    sent_before_a_crash(topic_names.bootstrap, topic_names.alerts, pending[:2])  # published, never marked
     relay = OutboxRelay(
         ledger=ledger,
         producer=make_producer(settings, client_id="t"),
@@ -190,14 +197,7 @@ def test_a_members_unmarked_dead_letter_below_anothers_marked_one_is_found_not_r
     ledger.write_batch("g", Batch(outbox=[letter(1)]))
     ledger.write_batch("g", Batch(outbox=[letter(0)]))
     (dying,) = ledger.pending_outbox("dead_letter", 10, sources=[(topic_names.enrolments, 1)])
-    producer = KafkaProducer(bootstrap_servers=topic_names.bootstrap.split(","))
-    producer.send(
-        topic_names.dead_letters,
-        key=dying.message.key,
-        value=dying.message.value,
-        headers=[(OUTBOX_ID_HEADER, str(dying.id).encode())],
-    ).get(timeout=30)
-    producer.close()  # ... and the member owning enrolments[1] dies before marking it
+    sent_before_a_crash(topic_names.bootstrap, topic_names.dead_letters, [dying])  # by enrolments[1]'s owner
     alive = member("alive")
     assert alive.flush(sources=[(topic_names.enrolments, 0)]) == 1  # sent after it, and marked
     heir = member("heir")  # given enrolments[1] by the rebalance
