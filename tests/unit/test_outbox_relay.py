@@ -183,6 +183,7 @@ def test_recovery_for_given_partitions_scans_only_when_one_of_them_has_a_pending
     for row in ledger.pending_outbox("dead_letter", 10, sources=[("enrolments", 1)]):
         crashed.send(TOPIC, key=None, value=None, headers=[(OUTBOX_ID_HEADER, str(row.id).encode())])
     crashed.flush()
+    # ... and the owner of partition 0 sent and marked its own row after it, at a higher offset.
     ledger.mark_sent(
         [(r.id, 0, 99) for r in ledger.pending_outbox("dead_letter", 10, [("enrolments", 0)])], 1
     )
