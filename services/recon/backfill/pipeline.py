@@ -1,9 +1,10 @@
 """The publishing pipeline `recon publish`, `recon backfill` and the demo share.
 
 Why this shape: kafka-python's ``send`` is pure Python (~18–30 µs a record on our machines) and so is
-preparing a record (parse, encode, decode back, validate: another ~20–27 µs, bench/publish.py). One process doing both
-reaches half of what the client can send. So preparing runs in worker processes, a bounded window of
-chunks ahead, in input order, while the parent only sends: it reaches most of a bare producer's rate.
+preparing a record (parse, encode, decode back, validate: another ~20–27 µs, bench/publish.py). One
+process doing both reaches half of what the client can send. So preparing runs in worker processes, a
+bounded window of chunks ahead, in input order, while the parent only sends: it reaches most of a bare
+producer's rate.
 
 Order: outcomes come back in input order and are sent in that order, so two events of one worker
 (one key) reach their partition in file order. Acknowledgements: :class:`AckedSender` keeps each
