@@ -126,6 +126,18 @@ def sent_before_a_crash(bootstrap: str, topic: str, rows: Sequence[Any]) -> None
         producer.close()
 
 
+def real_relay(ledger: Ledger, settings: Any, kind: str, topic: str, name: str) -> OutboxRelay:
+    """A relay as a service builds one: its own producer, a group-less scanner for recovery."""
+    return OutboxRelay(
+        ledger=ledger,
+        producer=make_producer(settings, client_id=name),
+        make_scanner=lambda: make_consumer(settings, group_id=None, client_id=f"{name}-scan"),
+        kind=kind,
+        topic=topic,
+        clock=SystemClock(),
+    )
+
+
 def test_outbox_relay_recovers_rows_sent_before_a_crash_and_sends_each_row_once(
     topic_names: Any, sqlite_url: str
 ) -> None:
@@ -146,14 +158,7 @@ def test_outbox_relay_recovers_rows_sent_before_a_crash_and_sends_each_row_once(
     ledger.write_batch("g", Batch(outbox=messages))
     pending = ledger.pending_outbox("alert", 10)
     sent_before_a_crash(topic_names.bootstrap, topic_names.alerts, pending[:2])  # published, never marked
-    relay = OutboxRelay(
-        ledger=ledger,
-        producer=make_producer(settings, client_id="t"),
-        make_scanner=lambda: make_consumer(settings, group_id=None, client_id="t-scan"),
-        kind="alert",
-        topic=topic_names.alerts,
-        clock=SystemClock(),
-    )
+    relay = real_relay(ledger, settings, "alert", topic_names.alerts, "t")
 
     assert relay.recover() == 2
     assert relay.flush() == 3
@@ -185,14 +190,7 @@ def test_a_members_unmarked_dead_letter_below_anothers_marked_one_is_found_not_r
         )
 
     def member(name: str) -> OutboxRelay:
-        return OutboxRelay(
-            ledger=ledger,
-            producer=make_producer(settings, client_id=name),
-            make_scanner=lambda: make_consumer(settings, group_id=None, client_id=f"{name}-scan"),
-            kind="dead_letter",
-            topic=topic_names.dead_letters,
-            clock=SystemClock(),
-        )
+        return real_relay(ledger, settings, "dead_letter", topic_names.dead_letters, name)
 
     ledger.write_batch("g", Batch(outbox=[letter(1)]))
     ledger.write_batch("g", Batch(outbox=[letter(0)]))

@@ -135,11 +135,21 @@ def ledger(sqlite_url: str) -> Iterator[Ledger]:
         engine.dispose()
 
 
-def relay_for(ledger: Ledger, broker: Broker, producer: Producer) -> OutboxRelay:
+def relay_for(
+    ledger: Ledger, broker: Broker, producer: Producer, scans: list[Scanner] | None = None
+) -> OutboxRelay:
+    """A relay on ``broker``; each recovery scanner it builds is appended to ``scans`` when given."""
+
+    def scanner() -> Scanner:
+        built = Scanner(broker)
+        if scans is not None:
+            scans.append(built)
+        return built
+
     return OutboxRelay(
         ledger=ledger,
         producer=producer,
-        make_scanner=lambda: Scanner(broker),
+        make_scanner=scanner,
         kind="dead_letter",
         topic=TOPIC,
         clock=Clock(),
@@ -188,19 +198,7 @@ def test_recovery_for_given_partitions_scans_only_when_one_of_them_has_a_pending
         [(r.id, 0, 99) for r in ledger.pending_outbox("dead_letter", 10, [("enrolments", 0)])], 1
     )
     scans: list[Scanner] = []
-
-    def scanner() -> Scanner:
-        scans.append(Scanner(broker))
-        return scans[-1]
-
-    relay = OutboxRelay(
-        ledger=ledger,
-        producer=Producer(broker),
-        make_scanner=scanner,
-        kind="dead_letter",
-        topic=TOPIC,
-        clock=Clock(),
-    )
+    relay = relay_for(ledger, broker, Producer(broker), scans)
 
     assert relay.recover(sources=[("enrolments", 0), ("enrolments", 2)]) == 0  # nothing of theirs pending
     assert scans == []
